@@ -1,0 +1,30 @@
+"""The architecture zoo: every model of the suite behind one registry.
+
+    >>> import architectures
+    >>> model = architectures.create("resnet20", num_classes=100)
+    >>> architectures.spec("resnet20").family
+    'resnet'
+
+Importing the package registers every family module below.
+"""
+
+from . import densenet, external, mobilenet, plain, resnet, resnext  # noqa: F401  (they register)
+from ._registry import (
+    ArchSpec,
+    InputKind,
+    RegistryError,
+    create,
+    list_architectures,
+    register,
+    spec,
+)
+
+__all__ = [
+    "ArchSpec",
+    "InputKind",
+    "RegistryError",
+    "create",
+    "list_architectures",
+    "register",
+    "spec",
+]

@@ -1,0 +1,128 @@
+"""Models of other libraries by name: ``torchvision:NAME`` and ``timm:NAME``.
+
+Any torchvision classification model, and any timm model when timm is
+installed, goes through the same harness as the suite's own nets. They are
+built untrained (no weights are downloaded) at ImageNet's 3x224x224 input.
+``in_channels`` other than 3 replaces the first convolution of a torchvision
+model with one of the same geometry; timm handles it natively (``in_chans``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import warnings
+
+from torch import nn
+
+from ._registry import (
+    ArchSpec,
+    Builder,
+    ExternalSource,
+    RegistryError,
+    make_spec,
+    register_external,
+    unknown_name_message,
+)
+
+IMAGENET_SHAPE = (3, 224, 224)
+
+
+@functools.cache
+def torchvision_names() -> list[str]:
+    """torchvision's classification models (not detection, segmentation, video)."""
+    import torchvision.models
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def torchvision_builder(name: str) -> Builder:
+    """A builder of the untrained torchvision classification model ``name``."""
+
+    def build(*, num_classes: int = 1000, in_channels: int = 3) -> nn.Module:
+        import torchvision.models
+
+        with warnings.catch_warnings():  # GoogLeNet and Inception warn about their default init
+            warnings.simplefilter("ignore", FutureWarning)
+            model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        if in_channels != 3:
+            replace_first_conv(model, in_channels)
+        return model
+
+    return build
+
+
+def replace_first_conv(model: nn.Module, in_channels: int) -> None:
+    """Swap the model's first Conv2d for one reading ``in_channels`` channels."""
+    path, conv = next((p, m) for p, m in model.named_modules() if isinstance(m, nn.Conv2d))
+    parent_path, _, attribute = path.rpartition(".")
+    replacement = nn.Conv2d(
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        conv.padding_mode,
+    )
+    setattr(model.get_submodule(parent_path), attribute, replacement)
+
+
+def torchvision_spec(name: str) -> ArchSpec:
+    if name not in torchvision_names():
+        raise RegistryError(
+            unknown_name_message(name, torchvision_names(), kind="torchvision model")
+        )
+    return make_spec(
+        f"torchvision:{name}",
+        torchvision_builder(name),
+        family="torchvision",
+        paper=f"torchvision.models.{name}",
+        input_shape=IMAGENET_SHAPE,
+        defaults={},
+    )
+
+
+def _require_timm():
+    """The timm module, or a RegistryError saying how to install it."""
+    if importlib.util.find_spec("timm") is None:
+        raise RegistryError("timm models need timm, which is not installed: pip install timm")
+    import timm
+
+    return timm
+
+
+def timm_names() -> list[str]:
+    """timm's models, or none when timm is not installed."""
+    return _require_timm().list_models() if importlib.util.find_spec("timm") else []
+
+
+def timm_builder(name: str) -> Builder:
+    """A builder of the untrained timm model ``name``."""
+
+    def build(*, num_classes: int = 1000, in_channels: int = 3) -> nn.Module:
+        return _require_timm().create_model(
+            name, pretrained=False, num_classes=num_classes, in_chans=in_channels
+        )
+
+    return build
+
+
+def timm_spec(name: str) -> ArchSpec:
+    known = _require_timm().list_models()
+    if name not in known:
+        raise RegistryError(unknown_name_message(name, known, kind="timm model"))
+    return make_spec(
+        f"timm:{name}",
+        timm_builder(name),
+        family="timm",
+        paper=f"timm.models {name}",
+        input_shape=IMAGENET_SHAPE,
+        defaults={},
+    )
+
+
+register_external("torchvision", ExternalSource(resolve=torchvision_spec, names=torchvision_names))
+register_external("timm", ExternalSource(resolve=timm_spec, names=timm_names))

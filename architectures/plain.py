@@ -1,0 +1,22 @@
+"""Plain deep networks: the residual nets of resnet.py with every shortcut removed.
+
+He et al. 2016 (arXiv:1512.03385), section 4.2, compare plain nets of 20-110
+layers with ResNets of the same depth, width and parameter count to show the
+degradation problem: without shortcuts, deeper is worse. ``plain18`` is the
+same experiment for ``resnet18_cifar`` (whose 1x1 projection shortcuts it drops
+too, so it has slightly fewer parameters than its twin).
+"""
+
+from __future__ import annotations
+
+from ._registry import register
+from .resnet import CIFAR_DEPTHS, HE_2016, IMAGENET_LAYOUTS, ResNet, cifar_resnet
+
+for _depth in CIFAR_DEPTHS:
+    register(f"plain{_depth}", family="plain", paper=HE_2016, depth=_depth, residual=False)(
+        cifar_resnet
+    )
+
+register(
+    "plain18", family="plain", paper=HE_2016, residual=False, **IMAGENET_LAYOUTS["resnet18_cifar"]
+)(ResNet)
