@@ -136,6 +136,10 @@ def make_spec(
     if unknown:
         raise RegistryError(f"builder of {name!r} takes no argument {', '.join(unknown)}")
     config = MappingProxyType({**signature_defaults, **defaults})
+    if fields.get("input_kind") is InputKind.IMAGE_TOKENS and (
+        not fields.get("token_length") or "vocab_size" not in config
+    ):
+        raise RegistryError(f"{name!r} takes token ids: give token_length and a vocab_size key")
     return ArchSpec(name=name, builder=builder, defaults=config, **fields)
 
 

@@ -79,6 +79,13 @@ def test_variant_defaults_must_be_builder_arguments(scratch_registry):
         architectures.register("broken", family="test", paper="none", depth=3)(TinyNet)
 
 
+def test_token_inputs_need_a_length_and_a_vocabulary(scratch_registry):
+    with pytest.raises(RegistryError, match="token_length and a vocab_size"):
+        architectures.register(
+            "broken", family="test", paper="none", input_kind=InputKind.IMAGE_TOKENS
+        )(TinyNet)
+
+
 def test_invalid_config_value_is_a_clear_error():
     with pytest.raises(ValueError, match="6n\\+2"):
         architectures.create("resnet20", depth=21)
