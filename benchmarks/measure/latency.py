@@ -1,0 +1,113 @@
+"""Latency and throughput: many individually timed calls after a warm-up.
+
+Every call is timed on its own, so the raw samples can be compared later
+(``archbench compare`` tests them with Mann-Whitney U). On the CPU a call is
+timed with ``time.perf_counter``; on CUDA with a pair of CUDA events around it
+and a synchronisation after it. Sampling stops once both ``min_samples`` calls
+and ``min_time_s`` seconds are reached, or at ``max_samples``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from benchmarks.measure.device import autocast, synchronize
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    warmup: int = 5
+    min_samples: int = 20
+    max_samples: int = 500
+    min_time_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.min_samples < 1 or self.max_samples < self.min_samples:
+            raise ValueError(f"invalid timing settings {self}")
+
+
+DEFAULT_TIMING = TimingConfig()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the raw samples and their summary statistics."""
+
+    samples: tuple[float, ...]
+
+    def quantile(self, q: float) -> float:
+        """Linear-interpolated quantile, like numpy's default."""
+        ordered = sorted(self.samples)
+        position = q * (len(ordered) - 1)
+        low = int(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p90(self) -> float:
+        return self.quantile(0.9)
+
+    @property
+    def iqr(self) -> float:
+        return self.quantile(0.75) - self.quantile(0.25)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.samples)
+
+
+def time_calls(
+    call: Callable[[], object],
+    device: torch.device,
+    config: TimingConfig = DEFAULT_TIMING,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Timing:
+    """Warm up, then time ``call`` once per sample until the config is satisfied."""
+    for _ in range(config.warmup):
+        call()
+    synchronize(device)
+    samples: list[float] = []
+    started = clock()
+    while len(samples) < config.max_samples and (
+        len(samples) < config.min_samples or clock() - started < config.min_time_s
+    ):
+        samples.append(_time_one(call, device, clock))
+    return Timing(tuple(samples))
+
+
+def _time_one(
+    call: Callable[[], object], device: torch.device, clock: Callable[[], float]
+) -> float:
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    begin = clock()
+    call()
+    return clock() - begin
+
+
+def inference_call(
+    model: nn.Module, inputs: Sequence[torch.Tensor], device: torch.device, dtype: str
+) -> Callable[[], torch.Tensor]:
+    """One forward pass in eval mode under ``torch.inference_mode`` and the precision asked."""
+    model.eval()
+
+    def call() -> torch.Tensor:
+        with torch.inference_mode(), autocast(device, dtype):
+            return model(*inputs)
+
+    return call

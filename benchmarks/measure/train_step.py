@@ -1,0 +1,33 @@
+"""Training step time: forward, cross-entropy loss, backward and an SGD step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmarks.measure.device import autocast
+
+
+def train_step_call(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    targets: torch.Tensor,
+    device: torch.device,
+    dtype: str = "fp32",
+) -> Callable[[], torch.Tensor]:
+    """One training step of ``model`` on a fixed batch (SGD, momentum 0.9, lr 0.01)."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, dtype):
+            loss = F.cross_entropy(model(*inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
