@@ -1,0 +1,334 @@
+"""Jobs to rows: expand a suite, measure each job, write each row as it is done.
+
+A job is one architecture (with config overrides) in one mode at one batch
+size, on one device in one dtype; it becomes exactly one row, a failure too.
+Jobs run through an Executor: in this process, or each in a fresh child process
+(``--isolate``) so that one model's memory and library state cannot skew the
+next. An executor only maps jobs to rows; the runner owns the files.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gc
+import json
+import logging
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+import architectures
+from benchmarks.errors import UserError
+from benchmarks.measure import memory
+from benchmarks.measure.calibration import Calibration
+from benchmarks.measure.flops import count_flops, count_step_flops
+from benchmarks.measure.latency import TimingConfig, inference_call, time_calls
+from benchmarks.measure.params import count_parameters
+from benchmarks.measure.train_step import train_step_call
+from benchmarks.results import (
+    ENV_FILE,
+    ROWS_FILE,
+    SAMPLES_COLUMN,
+    SCHEMA_VERSION,
+    RowLog,
+    read_rows,
+    row_key,
+    write_atomic,
+    write_results_csv,
+)
+from benchmarks.suites import Suite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    suite: str
+    arch: str
+    config: str  # canonical JSON of the overrides
+    mode: str  # "infer" or "train"
+    batch_size: int
+    device: str
+    dtype: str
+    threads: int
+    input_size: int | None = None
+    measure: tuple[str, ...] = ("flops", "time", "memory")
+    timing: TimingConfig = field(default_factory=TimingConfig)
+
+    @property
+    def input_shape(self) -> str:
+        channels, height, width = architectures.spec(self.arch).input_shape
+        channels = json.loads(self.config).get("in_channels", channels)
+        if self.input_size:
+            height = width = self.input_size
+        return f"{channels}x{height}x{width}"
+
+    def identity(self) -> dict[str, Any]:
+        """The row's identity columns."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "suite": self.suite,
+            "arch": self.arch,
+            "family": architectures.spec(self.arch).family,
+            "config": self.config,
+            "device": torch.device(self.device).type,
+            "dtype": self.dtype,
+            "mode": self.mode,
+            "batch_size": self.batch_size,
+            "input_shape": self.input_shape,
+            "threads": self.threads,
+        }
+
+    def describe(self) -> str:
+        config = "" if self.config == "{}" else f" {self.config}"
+        return f"{self.arch}{config} {self.mode} b={self.batch_size}"
+
+
+def expand_jobs(suite: Suite, device: torch.device, threads: int) -> list[Job]:
+    """One inference job per architecture and batch size, plus a training-step job each."""
+    jobs = []
+    for entry in suite.entries:
+        modes = [("infer", batch) for batch in suite.batch_sizes]
+        if suite.train_batch_size:
+            modes.append(("train", suite.train_batch_size))
+        for mode, batch in modes:
+            jobs.append(
+                Job(
+                    suite=suite.name,
+                    arch=entry.arch,
+                    config=entry.config_json,
+                    mode=mode,
+                    batch_size=batch,
+                    device=str(device),
+                    dtype=suite.dtype,
+                    threads=threads,
+                    input_size=suite.input_size,
+                    measure=suite.measure,
+                    timing=suite.timing,
+                )
+            )
+    return jobs
+
+
+def execute(job: Job, calibration: Calibration | None = None) -> dict[str, Any]:
+    """Run one job; never raises for a failure of the model, which becomes the row's status."""
+    row = {**job.identity(), "status": "ok", "message": ""}
+    row["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    try:
+        row.update(measure(job, calibration))
+    except torch.cuda.OutOfMemoryError as error:
+        row.update(status="oom", message=_first_line(error))
+    except MemoryError as error:
+        row.update(status="oom", message=f"MemoryError: {_first_line(error)}")
+    except Exception as error:  # any other failure of the model: recorded, the run goes on
+        log.debug("job %s failed", job.describe(), exc_info=True)
+        status = "oom" if "out of memory" in str(error) else "failed"
+        row.update(status=status, message=f"{type(error).__name__}: {_first_line(error)}")
+    finally:
+        gc.collect()
+        if job.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    row["duration_s"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
+def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
+    """The metrics of one job, measured in this process."""
+    torch.set_num_threads(job.threads)
+    torch.manual_seed(0)
+    device = torch.device(job.device)
+    arch, overrides = architectures.spec(job.arch), json.loads(job.config)
+    baseline = memory.current_bytes(device)
+    model = architectures.create(job.arch, **overrides).to(device)
+    inputs = arch.example_inputs(
+        job.batch_size, image_size=job.input_size, device=device, **overrides
+    )
+    result: dict[str, Any] = {}
+    params = count_parameters(model)
+    result.update(params=params.total, trainable_params=params.trainable)
+
+    if "flops" in job.measure:
+        one = tuple(tensor[:1] for tensor in inputs)
+        counts = count_flops(model, one)
+        result.update(
+            macs=counts.macs,
+            flops=counts.flops,
+            fvcore_macs=counts.fvcore_macs,
+            flop_disagreement_pct=counts.disagreement_pct,
+            fvcore_uncounted=";".join(f"{op}:{n}" for op, n in counts.fvcore_uncounted.items()),
+        )
+        if counts.fvcore_error:
+            result["message"] = f"fvcore: {counts.fvcore_error}"
+
+    if job.mode == "infer":
+        call = inference_call(model, inputs, device, job.dtype)
+        step_flops = result.get("flops", 0) * job.batch_size
+    else:
+        num_classes = architectures.spec(job.arch).config(**overrides)["num_classes"]
+        targets = torch.randint(num_classes, (job.batch_size,), device=device)
+        call = train_step_call(model, inputs, targets, device, job.dtype)
+        step_flops = count_step_flops(call) if "flops" in job.measure else 0
+
+    output = call()  # also the first warm-up call
+    if not torch.isfinite(output).all():
+        raise FloatingPointError("non-finite output (NaN or inf)")
+
+    if "memory" in job.measure:
+        peak = memory.peak_bytes(call, device)
+        if peak is not None and baseline is not None:
+            result["peak_mem_mb"] = round((peak - baseline) / memory.MIB, 2)
+            result["mem_method"] = memory.method(device)
+
+    if "time" in job.measure:
+        timing = time_calls(call, device, job.timing)
+        result.update(
+            time_median_ms=timing.median * 1e3,
+            time_p90_ms=timing.p90 * 1e3,
+            time_iqr_ms=timing.iqr * 1e3,
+            time_mean_ms=timing.mean * 1e3,
+            time_n=len(timing.samples),
+            throughput_per_s=job.batch_size / timing.median,
+        )
+        result[SAMPLES_COLUMN] = [round(sample * 1e3, 6) for sample in timing.samples]
+        if step_flops:
+            achieved = step_flops / timing.median / 1e9
+            result.update(step_gflop=step_flops / 1e9, achieved_gflops_per_s=achieved)
+            if calibration is not None:
+                result["hw_efficiency"] = achieved / calibration.matmul_gflops_per_s
+    return result
+
+
+class Executor(Protocol):
+    """Maps jobs to rows, in order. A Ray executor for many machines fits behind this too."""
+
+    def run(
+        self, jobs: Sequence[Job], calibration: Calibration | None
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+class InProcessExecutor:
+    """Runs every job in this process, one after the other."""
+
+    def run(self, jobs: Sequence[Job], calibration: Calibration | None) -> Iterator[dict[str, Any]]:
+        for job in jobs:
+            yield execute(job, calibration)
+
+
+class SubprocessExecutor:
+    """Runs each job in a fresh child process (spawned, so no state is inherited)."""
+
+    def run(self, jobs: Sequence[Job], calibration: Calibration | None) -> Iterator[dict[str, Any]]:
+        context = multiprocessing.get_context("spawn")
+        for job in jobs:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                try:
+                    yield pool.submit(execute, job, calibration).result()
+                except BrokenProcessPool:
+                    yield {
+                        **job.identity(),
+                        "status": "failed",
+                        "message": "the job's process died (killed, or out of memory?)",
+                    }
+
+
+@dataclass
+class RunOutcome:
+    rows: list[dict[str, Any]]
+    skipped: int
+    interrupted: bool = False
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if row.get("status") != "ok"]
+
+
+def prepare_run_dir(out: Path, resume: bool) -> list[dict[str, Any]]:
+    """Create (or, resuming, reopen) a run directory; the rows it already holds."""
+    rows_path = out / ROWS_FILE
+    if rows_path.exists() and not resume:
+        raise UserError(
+            f"{out} already holds a run: add --resume to finish it, or choose another --out"
+        )
+    if resume and not rows_path.exists():
+        raise UserError(f"nothing to resume: {rows_path} does not exist")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"cannot write to {out}: {error.strerror or error}") from None
+    return read_rows(rows_path) if resume else []
+
+
+def record_session(out: Path, env: dict[str, Any], calibration: Calibration | None) -> None:
+    """env.json: the latest environment, and every session's start and calibration."""
+    path = out / ENV_FILE
+    sessions = json.loads(path.read_text()).get("sessions", []) if path.exists() else []
+    session = {
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": env.get("command"),
+        "calibration": calibration and calibration.as_dict(),
+    }
+    record = {**env, "calibration": session["calibration"], "sessions": [*sessions, session]}
+    write_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def run(
+    jobs: Sequence[Job],
+    out: Path,
+    *,
+    executor: Executor,
+    calibration: Calibration | None,
+    done: Iterable[dict[str, Any]] = (),
+) -> RunOutcome:
+    """Run the jobs not already ``done`` (rows with status ok), appending each row to
+    rows.jsonl as it finishes; results.csv is rewritten at the end, also on Ctrl-C."""
+    finished = {row_key(row) for row in done if row.get("status") == "ok"}
+    todo = [job for job in jobs if row_key(job.identity()) not in finished]
+    if len(todo) < len(jobs):
+        log.info("resuming: %d of %d jobs already done", len(jobs) - len(todo), len(jobs))
+    outcome = RunOutcome(rows=[], skipped=len(jobs) - len(todo))
+    row_log = RowLog(out / ROWS_FILE)
+    started = time.perf_counter()
+    try:
+        for index, row in enumerate(executor.run(todo, calibration), 1):
+            row_log.append(row)
+            outcome.rows.append(row)
+            log.info("%s", progress_line(index, len(todo), todo[index - 1], row, started))
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        write_results_csv(out)
+    return outcome
+
+
+def progress_line(index: int, total: int, job: Job, row: dict[str, Any], started: float) -> str:
+    elapsed = time.perf_counter() - started
+    eta = elapsed / index * (total - index)
+    if row["status"] != "ok":
+        what = f"{row['status'].upper()}: {row['message']}"
+    elif "time_median_ms" in row:
+        what = f"{row['time_median_ms']:.2f} ms median, p90 {row['time_p90_ms']:.2f} ms"
+    else:
+        what = "ok"
+    return (
+        f"[{index}/{total}] {job.describe()}: {what} ({_clock(elapsed)} elapsed, ETA {_clock(eta)})"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
