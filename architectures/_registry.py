@@ -67,11 +67,19 @@ class ArchSpec:
         return {**self.defaults, **overrides}
 
     def example_inputs(
-        self, batch_size: int = 1, *, device: torch.device | str = "cpu", **overrides: Any
+        self,
+        batch_size: int = 1,
+        *,
+        image_size: int | None = None,
+        device: torch.device | str = "cpu",
+        **overrides: Any,
     ) -> tuple[torch.Tensor, ...]:
-        """Random inputs of the right kind and shape for ``create(name, **overrides)``."""
+        """Random inputs for ``create(name, **overrides)``: images of the default
+        size or ``image_size`` square, and token ids for image+tokens models."""
         config = self.config(**overrides)
         _, height, width = self.input_shape
+        if image_size is not None:
+            height = width = image_size
         image = torch.randn(batch_size, config["in_channels"], height, width, device=device)
         if self.input_kind is InputKind.IMAGE:
             return (image,)
@@ -168,11 +176,13 @@ def spec(name: str) -> ArchSpec:
     raise RegistryError(unknown_name_message(name, list(_REGISTRY), kind="architecture"))
 
 
-def unknown_name_message(name: str, known: list[str], *, kind: str) -> str:
+def unknown_name_message(
+    name: str, known: list[str], *, kind: str, see: str = "see `archbench list`"
+) -> str:
     """One line saying ``name`` is unknown, naming the closest known names."""
     close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} (see `archbench list`)"
+    return f"unknown {kind} {name!r}{hint} ({see})"
 
 
 def create(name: str, **overrides: Any) -> nn.Module:

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import torch
 
 import architectures
-from benchmarks import __version__
+from benchmarks import __version__, results, runner
 from benchmarks.catalog import architecture_table
+from benchmarks.errors import UserError
+from benchmarks.measure.calibration import calibrate
+from benchmarks.measure.device import DTYPES, resolve_device
+from benchmarks.measure.flops import module_table
+from benchmarks.suites import expand_entries, load_suite, shipped_suites
 
-USER_ERRORS = (architectures.RegistryError,)
+USER_ERRORS = (UserError, architectures.RegistryError)
+EXIT_INTERRUPTED = 130
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     table = architecture_table(args.pattern, external=args.external)
     if table.empty:
-        raise architectures.RegistryError(
+        raise UserError(
             f"no architecture matches {args.pattern!r}"
             + ("" if args.external else " (add --external for torchvision:/timm: models)")
         )
@@ -31,15 +43,144 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    arch = architectures.spec(args.name)
+    model = architectures.create(args.name)
+    inputs = arch.example_inputs(1, image_size=args.input_size)
+    table = module_table(model, inputs, args.depth)
+    shape = "x".join(map(str, inputs[0].shape[1:]))
+    print(f"{args.name} ({arch.family}, {arch.paper}) at input {shape}, batch 1")
+    table["params"] = table["params"].map("{:,}".format)
+    table["macs"] = table["macs"].map("{:,}".format)
+    print(
+        table.to_markdown(
+            index=False, tablefmt="simple", colalign=("left", "left", "right", "right", "left")
+        )
+    )
+    return 0
+
+
+def build_suite(args: argparse.Namespace):
+    """The suite to run: a shipped or user file, with the command line's overrides."""
+    suite = load_suite(args.suite)
+    changes = {
+        "entries": expand_entries(args.arch) if args.arch else None,
+        "device": args.device,
+        "batch_sizes": args.batch_sizes,
+        "train_batch_size": args.train_batch_size,
+        "dtype": args.dtype,
+        "input_size": args.input_size,
+    }
+    return suite.replace(**{key: value for key, value in changes.items() if value is not None})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    suite = build_suite(args)
+    try:
+        device = resolve_device(suite.device)
+    except (RuntimeError, ValueError) as error:
+        raise UserError(str(error)) from None
+    threads = args.threads or torch.get_num_threads()
+    out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
+    jobs = runner.expand_jobs(suite, device, threads)
+    done = runner.prepare_run_dir(out, args.resume)
+
+    torch.set_num_threads(threads)
+    logging.getLogger(__name__).info(
+        "suite %s: %d jobs on %s (%s, %d threads) -> %s",
+        suite.name,
+        len(jobs),
+        device,
+        suite.dtype,
+        threads,
+        out,
+    )
+    print("Accuracy is not measured yet: this run measures efficiency only.", file=sys.stderr)
+    calibration = calibrate(device, suite.dtype)
+    env = {**results.environment(device, threads), "suite": suite.name}
+    runner.record_session(out, env, calibration)
+    executor = runner.SubprocessExecutor() if args.isolate else runner.InProcessExecutor()
+    outcome = runner.run(jobs, out, executor=executor, calibration=calibration, done=done)
+
+    print_summary(results.load(out))
+    print()
+    for label, name in (
+        ("rows", results.ROWS_FILE),
+        ("results", results.RESULTS_FILE),
+        ("environment", results.ENV_FILE),
+    ):
+        print(f"{label}: {out / name}")
+    if outcome.interrupted:
+        resume = [*sys.argv[1:], *([] if args.resume else ["--resume"])]
+        resume += [] if args.out else ["--out", str(out)]
+        kept = len(done) + len(outcome.rows)
+        print(f"\nInterrupted: {kept} rows are kept. Resume with:")
+        print(f"  {shlex.join(['archbench', *resume])}")
+        return EXIT_INTERRUPTED
+    if outcome.failures:
+        print(f"\n{len(outcome.failures)} of {len(outcome.rows)} jobs failed:")
+        for row in outcome.failures:
+            job = f"{row['arch']} {row['mode']} b={row['batch_size']}"
+            print(f"  {job}: {row['status']}: {row['message']}")
+        return 1
+    return 0
+
+
+def print_summary(table: pd.DataFrame) -> None:
+    """The run's rows, readable: one line per job."""
+    summary = pd.DataFrame(
+        {
+            "arch": table["arch"],
+            "mode": table["mode"],
+            "batch": table["batch_size"],
+            "params (M)": table["params"] / 1e6,
+            "MMAC/sample": table["macs"] / 1e6,
+            "median (ms)": table["time_median_ms"],
+            "p90 (ms)": table["time_p90_ms"],
+            "samples/s": table["throughput_per_s"],
+            "hw eff (%)": table["hw_efficiency"] * 100,
+            "peak (MiB)": table["peak_mem_mb"],
+            "status": table["status"],
+        }
+    )
+    print()
+    print(summary.to_markdown(index=False, tablefmt="simple", floatfmt=".3g"))
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
+def positive_ints(text: str) -> tuple[int, ...]:
+    """An argparse type: '1,64' -> (1, 64)."""
+    return tuple(positive_int(part) for part in text.split(","))
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="archbench",
         description="Compare neural-network architectures on one harness: "
         "parameters, FLOPs, latency, memory and accuracy.",
     )
     parser.add_argument("--version", action="version", version=f"archbench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress in detail")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
 
     listing = commands.add_parser(
         "list",
@@ -54,6 +195,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--format", choices=("table", "markdown", "csv"), default="table")
     listing.set_defaults(handler=cmd_list)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="per-module parameters, MACs and output shapes of one architecture",
+        description="Per-module table (params, MACs, output shape) of one architecture at batch 1.",
+    )
+    inspect.add_argument("name", help="a registered name, or torchvision:NAME")
+    inspect.add_argument(
+        "--depth", type=positive_int, default=2, help="module nesting levels to show (2)"
+    )
+    inspect.add_argument(
+        "--input-size", type=positive_int, help="square image side (default: the model's)"
+    )
+    inspect.set_defaults(handler=cmd_inspect)
+
+    run = commands.add_parser(
+        "run",
+        help="measure a suite of architectures",
+        description="Measure a suite: params, FLOPs/MACs, latency, throughput, training step "
+        "time and peak memory, one row per job, written as they finish.",
+    )
+    run.add_argument(
+        "--suite",
+        default="quick",
+        help=f"a shipped suite ({', '.join(shipped_suites())}) or a TOML file",
+    )
+    run.add_argument(
+        "--arch", nargs="+", metavar="NAME", help="architectures to run instead of the suite's"
+    )
+    run.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), help="default: the suite's (auto)"
+    )
+    run.add_argument(
+        "--batch-sizes", type=positive_ints, metavar="B,B", help="inference batch sizes, e.g. 1,64"
+    )
+    run.add_argument(
+        "--train-batch-size", type=int, metavar="B", help="training-step batch size; 0 for none"
+    )
+    run.add_argument("--dtype", choices=tuple(DTYPES), help="fp32, or bf16/fp16 autocast")
+    run.add_argument(
+        "--threads", type=positive_int, help="torch threads (default: torch's own choice)"
+    )
+    run.add_argument(
+        "--input-size", type=positive_int, help="square image side (default: each model's)"
+    )
+    run.add_argument("--out", help="run directory (default: runs/SUITE-TIMESTAMP)")
+    run.add_argument(
+        "--resume", action="store_true", help="finish the run in --out, skipping jobs done"
+    )
+    run.add_argument("--isolate", action="store_true", help="run each job in a fresh child process")
+    run.set_defaults(handler=cmd_run)
     return parser
 
 
@@ -61,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
     )
     try:
         return args.handler(args)
