@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import architectures
-from benchmarks import catalog
+from benchmarks import catalog, results
 from benchmarks.cli import main
 
 
@@ -54,10 +56,94 @@ def test_unknown_command_exits_2():
     assert exit_info.value.code == 2
 
 
-def test_readme_table_is_generated_from_the_registry():
+@pytest.mark.parametrize("section", catalog.generated_sections())
+def test_readme_generated_sections_are_current(section):
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    _, _, rest = readme.partition(catalog.TABLE_START)
-    committed, _, _ = rest.partition(catalog.TABLE_END)
-    assert committed.strip() == catalog.readme_table().strip(), (
-        "README's architecture table is stale: run `python -m benchmarks.catalog`"
+    expected = catalog.generated_sections()[section].strip()
+    assert catalog.readme_section(readme, section) == expected, (
+        f"README's {section} section is stale: run `python -m benchmarks.catalog`"
     )
+
+
+TINY_SUITE = """
+architectures = ["resnet20_dw"]
+batch_sizes = [2]
+train_batch_size = 4
+[timing]
+warmup = 1
+min_samples = 3
+max_samples = 5
+min_time_s = 0
+"""
+
+
+def test_run_writes_rows_results_and_environment(tmp_path, capsys):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    out = tmp_path / "run"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--threads", "1"]) == 0
+    table = results.load(out / results.RESULTS_FILE)
+    assert list(table["mode"]) == ["infer", "train"] and set(table["status"]) == {"ok"}
+    assert (table["threads"] == 1).all() and (table["hw_efficiency"] > 0).all()
+    env = json.loads((out / results.ENV_FILE).read_text())
+    assert env["calibration"]["matmul_gflops_per_s"] > 0 and env["threads"] == 1
+    printed = capsys.readouterr()
+    assert "resnet20_dw" in printed.out and "efficiency only" in printed.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--arch", "resnet21"], "unknown architecture 'resnet21'; did you mean"),
+        (["--suite", "quik"], "unknown suite 'quik'; did you mean quick"),
+        (["--suite", "missing.toml"], "suite file missing.toml does not exist"),
+        (["--batch-sizes", "0,1"], "expected a positive integer, not '0'"),
+        (["--batch-sizes", "one"], "expected a positive integer, not 'one'"),
+        (["--dtype", "fp64"], "invalid choice: 'fp64'"),
+        (["--train-batch-size", "1"], "train_batch_size must be 0"),
+        (["--device", "cuda"], "no CUDA device"),
+    ],
+)
+def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "run"
+    code = run_cli(["run", "--out", str(out), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_malformed_suite_file_and_unwritable_out(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('architectures = ["resnet20"')
+    assert run_cli(["run", "--suite", str(bad), "--out", str(tmp_path / "a")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert run_cli(["run", "--arch", "resnet20", "--out", str(blocker / "run")]) == 2
+    assert "cannot write to" in capsys.readouterr().err
+
+
+def test_existing_run_without_resume_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / results.ROWS_FILE).write_text("")
+    assert run_cli(["run", "--arch", "resnet20", "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_inspect_prints_a_per_module_table(capsys):
+    assert main(["inspect", "resnet20", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "stages" in out and "40,551,040" in out and "1x64x8x8" in out
+    assert run_cli(["inspect", "resnet21"]) == 2
+
+
+def run_cli(argv: list[str]) -> int:
+    """main(), with argparse's own exits turned into return codes."""
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return exit_.code

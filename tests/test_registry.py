@@ -9,23 +9,9 @@ import torch
 from torch import nn
 
 import architectures
-from architectures import InputKind, RegistryError, _registry
+from architectures import InputKind, RegistryError
 
-
-@pytest.fixture
-def scratch_registry(monkeypatch):
-    """Registrations made in a test vanish after it."""
-    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
-
-
-class TinyNet(nn.Module):
-    def __init__(self, *, width: int = 4, num_classes: int = 10, in_channels: int = 3) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, width, 3)
-        self.fc = nn.Linear(width, num_classes)
-
-    def forward(self, x):
-        return self.fc(self.conv(x).mean((2, 3)))
+from helpers import TinyNet
 
 
 def test_spec_describes_the_variant():

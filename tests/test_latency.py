@@ -1,0 +1,61 @@
+"""Timing loop and statistics, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmarks.measure.latency import Timing, TimingConfig, time_calls
+
+CPU = torch.device("cpu")
+
+
+class FakeClock:
+    """Advances by the next of ``durations`` whenever the timed call runs."""
+
+    def __init__(self, durations):
+        self.now, self.durations, self.calls = 0.0, list(durations), 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def call(self) -> None:
+        self.calls += 1
+        self.now += self.durations.pop(0) if self.durations else 1.0
+
+
+def test_statistics_of_known_samples():
+    timing = Timing(tuple(float(x) for x in range(1, 11)))  # 1..10
+    assert timing.median == 5.5
+    assert timing.mean == 5.5
+    assert timing.quantile(0.0) == 1 and timing.quantile(1.0) == 10
+    assert timing.p90 == pytest.approx(9.1)  # numpy's linear interpolation
+    assert timing.iqr == pytest.approx(7.75 - 3.25)
+
+
+def test_warmup_calls_are_not_timed():
+    clock = FakeClock([100.0, 100.0, 1.0, 2.0, 3.0])
+    config = TimingConfig(warmup=2, min_samples=3, max_samples=3, min_time_s=0)
+    timing = time_calls(clock.call, CPU, config, clock=clock)
+    assert timing.samples == (1.0, 2.0, 3.0)
+    assert clock.calls == 5
+
+
+def test_sampling_runs_until_min_time_once_min_samples_are_reached():
+    clock = FakeClock([0.125] * 100)
+    config = TimingConfig(warmup=0, min_samples=3, max_samples=100, min_time_s=1.0)
+    timing = time_calls(clock.call, CPU, config, clock=clock)
+    assert timing.samples == (0.125,) * 8  # 8 x 0.125 s reach the second
+
+
+def test_slow_calls_stop_at_min_samples_and_fast_ones_at_max_samples():
+    config = TimingConfig(warmup=0, min_samples=4, max_samples=50, min_time_s=1.0)
+    clock = FakeClock([5.0] * 10)
+    assert len(time_calls(clock.call, CPU, config, clock=clock).samples) == 4
+    clock = FakeClock([1e-6] * 1000)
+    assert len(time_calls(clock.call, CPU, config, clock=clock).samples) == 50
+
+
+def test_invalid_timing_config():
+    with pytest.raises(ValueError):
+        TimingConfig(min_samples=10, max_samples=5)

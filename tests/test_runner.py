@@ -1,0 +1,117 @@
+"""The runner: rows, failures, resume, interruption, and the executors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from benchmarks import results, runner
+from benchmarks.suites import Entry, Suite
+
+from helpers import FAST_TIMING
+
+CPU = torch.device("cpu")
+
+
+def suite_of(*names: str, **settings) -> Suite:
+    settings = {"batch_sizes": (2,), "train_batch_size": 4, "timing": FAST_TIMING, **settings}
+    return Suite(name="test", entries=tuple(Entry(name) for name in names), **settings)
+
+
+def run_suite(suite: Suite, out, executor=None, done=()) -> runner.RunOutcome:
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
+    return runner.run(
+        jobs, out, executor=executor or runner.InProcessExecutor(), calibration=None, done=done
+    )
+
+
+def test_expand_jobs_one_per_batch_size_plus_training(toy_architectures):
+    jobs = runner.expand_jobs(suite_of("tiny", batch_sizes=(1, 8), train_batch_size=4), CPU, 1)
+    assert [(job.mode, job.batch_size) for job in jobs] == [
+        ("infer", 1),
+        ("infer", 8),
+        ("train", 4),
+    ]
+    no_training = suite_of("tiny", batch_sizes=(1,), train_batch_size=0)
+    assert [job.mode for job in runner.expand_jobs(no_training, CPU, 1)] == ["infer"]
+
+
+def test_rows_are_complete_and_written_as_they_finish(toy_architectures, tmp_path):
+    outcome = run_suite(suite_of("tiny"), tmp_path)
+    lines = (tmp_path / results.ROWS_FILE).read_text().splitlines()
+    assert len(lines) == len(outcome.rows) == 2
+    infer, train = (json.loads(line) for line in lines)
+    assert infer["status"] == train["status"] == "ok"
+    assert infer["mode"] == "infer" and train["mode"] == "train"
+    assert infer["params"] == 3 * 4 * 9 + 4 + 4 * 10 + 10
+    assert infer["macs"] == 6 * 6 * 4 * 27 + 40  # 8x8 input, 3x3 conv without padding
+    assert infer["step_gflop"] == pytest.approx(infer["flops"] * 2 / 1e9)
+    assert train["step_gflop"] > 2 * infer["step_gflop"]  # forward + backward at batch 4
+    assert len(infer[results.SAMPLES_COLUMN]) == infer["time_n"] >= 3
+    assert infer["throughput_per_s"] == pytest.approx(2 / (infer["time_median_ms"] / 1e3))
+    table = results.load(tmp_path)
+    assert len(table) == 2 and results.SAMPLES_COLUMN not in table.columns
+
+
+def test_failures_become_rows_and_the_run_goes_on(toy_architectures, tmp_path):
+    outcome = run_suite(suite_of("broken", "nan", "tiny", train_batch_size=0), tmp_path)
+    by_arch = {row["arch"]: row for row in outcome.rows}
+    assert by_arch["broken"]["status"] == "failed"
+    assert "broken on purpose" in by_arch["broken"]["message"]
+    assert by_arch["nan"]["status"] == "failed" and "non-finite" in by_arch["nan"]["message"]
+    assert by_arch["tiny"]["status"] == "ok"
+    assert [row["arch"] for row in outcome.failures] == ["broken", "nan"]
+
+
+def test_resume_runs_only_what_is_missing_or_failed(toy_architectures, tmp_path):
+    first = run_suite(suite_of("tiny", "broken", train_batch_size=0), tmp_path)
+    done = runner.prepare_run_dir(tmp_path, resume=True)
+    assert len(done) == 2
+    second = run_suite(
+        suite_of("tiny", "broken", batch_sizes=(2, 3), train_batch_size=0), tmp_path, done=done
+    )
+    assert second.skipped == 1  # tiny b=2 was done; broken b=2 failed and is tried again
+    assert {(row["arch"], row["batch_size"]) for row in second.rows} == {
+        ("broken", 2),
+        ("tiny", 3),
+        ("broken", 3),
+    }
+    assert len(first.rows) == 2
+    table = results.load(tmp_path / results.RESULTS_FILE)
+    assert len(table) == 4  # one row per job: the retried failure replaced the old one
+
+
+def test_existing_run_needs_resume(toy_architectures, tmp_path):
+    run_suite(suite_of("tiny", train_batch_size=0), tmp_path)
+    with pytest.raises(results.UserError, match="--resume"):
+        runner.prepare_run_dir(tmp_path, resume=False)
+    with pytest.raises(results.UserError, match="nothing to resume"):
+        runner.prepare_run_dir(tmp_path / "new", resume=True)
+
+
+class InterruptAfterFirst:
+    """An executor that is interrupted (Ctrl-C) after its first row."""
+
+    def run(self, jobs, calibration):
+        yield runner.execute(jobs[0], calibration)
+        raise KeyboardInterrupt
+
+
+def test_interrupt_keeps_finished_rows(toy_architectures, tmp_path):
+    outcome = run_suite(suite_of("tiny", batch_sizes=(2, 3, 4)), tmp_path, InterruptAfterFirst())
+    assert outcome.interrupted and len(outcome.rows) == 1
+    assert len(results.load(tmp_path / results.RESULTS_FILE)) == 1
+    done = runner.prepare_run_dir(tmp_path, resume=True)
+    rest = run_suite(suite_of("tiny", batch_sizes=(2, 3, 4)), tmp_path, done=done)
+    assert rest.skipped == 1 and len(rest.rows) == 3
+
+
+@pytest.mark.slow
+def test_isolated_jobs_run_in_child_processes(tmp_path):
+    outcome = run_suite(
+        suite_of("resnet20_dw", train_batch_size=0), tmp_path, runner.SubprocessExecutor()
+    )
+    (row,) = outcome.rows
+    assert row["status"] == "ok" and row["time_n"] >= 3 and row["params"] == 39_018
