@@ -1,0 +1,93 @@
+"""Latency fidelity: the harness's timings next to torch.utils.benchmark's.
+
+For each architecture and batch size, the same inference call is timed by the
+harness (per-call samples, median) and by ``Timer.blocked_autorange`` (blocks
+of calls, median of block means), alternating over several rounds in one
+process so that both see the same machine state. The ratio harness / Timer
+should sit within 0.95-1.05.
+
+    python -m benchmarks.fidelity --out results/fidelity-cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+from pathlib import Path
+
+import torch
+from torch.utils.benchmark import Timer
+
+import architectures
+from benchmarks.measure.device import resolve_device
+from benchmarks.measure.latency import TimingConfig, inference_call, time_calls
+from benchmarks.results import environment, write_atomic
+
+log = logging.getLogger(__name__)
+ARCHITECTURES = ("resnet20", "mobilenet_v2", "densenet40_k12")
+BATCH_SIZES = (1, 16)
+
+
+def compare(
+    name: str, batch_size: int, device: torch.device, rounds: int, min_time_s: float, threads: int
+) -> dict:
+    """Median ratio of the harness's median to Timer's, over alternating rounds."""
+    torch.manual_seed(0)
+    model = architectures.create(name).to(device)
+    inputs = architectures.spec(name).example_inputs(batch_size, device=device)
+    call = inference_call(model, inputs, device, "fp32")
+    config = TimingConfig(warmup=3, min_samples=10, max_samples=10_000, min_time_s=min_time_s)
+    timer = Timer(stmt="call()", globals={"call": call}, num_threads=threads)
+    harness, reference = [], []
+    for _ in range(rounds):
+        harness.append(time_calls(call, device, config).median)
+        reference.append(timer.blocked_autorange(min_run_time=min_time_s).median)
+    ratios = [h / r for h, r in zip(harness, reference, strict=True)]
+    return {
+        "arch": name,
+        "batch_size": batch_size,
+        "harness_median_ms": statistics.median(harness) * 1e3,
+        "timer_median_ms": statistics.median(reference) * 1e3,
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "rounds": rounds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name in ARCHITECTURES:
+        for batch_size in BATCH_SIZES:
+            row = compare(name, batch_size, device, args.rounds, args.min_time, args.threads)
+            log.info(
+                "%-15s b=%-3d harness %8.3f ms  Timer %8.3f ms  ratio %.3f (%.3f-%.3f)",
+                name,
+                batch_size,
+                row["harness_median_ms"],
+                row["timer_median_ms"],
+                row["ratio_median"],
+                row["ratio_min"],
+                row["ratio_max"],
+            )
+            rows.append(row)
+    if args.out:
+        report = {"environment": environment(device, args.threads), "rows": rows}
+        write_atomic(args.out, json.dumps(report, indent=2, default=str) + "\n")
+        log.info("written to %s", args.out)
+
+
+if __name__ == "__main__":
+    main()
