@@ -70,19 +70,22 @@ def replace_first_conv(model: nn.Module, in_channels: int) -> None:
     setattr(model.get_submodule(parent_path), attribute, replacement)
 
 
-def torchvision_spec(name: str) -> ArchSpec:
-    if name not in torchvision_names():
-        raise RegistryError(
-            unknown_name_message(name, torchvision_names(), kind="torchvision model")
-        )
+def external_spec(library: str, name: str, known: list[str], builder: Builder) -> ArchSpec:
+    """The ArchSpec of ``library:name`` (ImageNet input), or a RegistryError with close names."""
+    if name not in known:
+        raise RegistryError(unknown_name_message(name, known, kind=f"{library} model"))
     return make_spec(
-        f"torchvision:{name}",
-        torchvision_builder(name),
-        family="torchvision",
-        paper=f"torchvision.models.{name}",
+        f"{library}:{name}",
+        builder,
+        family=library,
+        paper=f"{library} {name}",
         input_shape=IMAGENET_SHAPE,
         defaults={},
     )
+
+
+def torchvision_spec(name: str) -> ArchSpec:
+    return external_spec("torchvision", name, torchvision_names(), torchvision_builder(name))
 
 
 def _require_timm():
@@ -111,17 +114,7 @@ def timm_builder(name: str) -> Builder:
 
 
 def timm_spec(name: str) -> ArchSpec:
-    known = _require_timm().list_models()
-    if name not in known:
-        raise RegistryError(unknown_name_message(name, known, kind="timm model"))
-    return make_spec(
-        f"timm:{name}",
-        timm_builder(name),
-        family="timm",
-        paper=f"timm.models {name}",
-        input_shape=IMAGENET_SHAPE,
-        defaults={},
-    )
+    return external_spec("timm", name, _require_timm().list_models(), timm_builder(name))
 
 
 register_external("torchvision", ExternalSource(resolve=torchvision_spec, names=torchvision_names))

@@ -50,8 +50,13 @@ class ZeroPadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
 
 
-def make_shortcut(kind: str, in_channels: int, out_channels: int, stride: int) -> nn.Module:
-    """Identity where the shape is kept, else option A (zero-pad) or B (1x1 projection + BN)."""
+def make_shortcut(
+    kind: str | None, in_channels: int, out_channels: int, stride: int
+) -> nn.Module | None:
+    """None for a plain block (``kind`` None); else identity where the shape is kept,
+    option A (zero-pad) or option B (1x1 projection + BN) where it changes."""
+    if kind is None:
+        return None
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     if kind == "A":
@@ -61,7 +66,18 @@ def make_shortcut(kind: str, in_channels: int, out_channels: int, stride: int) -
     raise ValueError(f"shortcut must be 'A' or 'B', not {kind!r}")
 
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """A block whose output is ReLU(body + shortcut), or ReLU(body) without one."""
+
+    shortcut: nn.Module | None
+
+    def merge(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return F.relu(out)
+
+
+class BasicBlock(ResidualBlock):
     """Two 3x3 convolutions with BN; ReLU after the sum."""
 
     def __init__(
@@ -79,19 +95,14 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = conv3x3(out_channels, out_channels, groups=groups, separable=separable)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = (
-            make_shortcut(shortcut, in_channels, out_channels, stride) if shortcut else None
-        )
+        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.shortcut is not None:
-            out = out + self.shortcut(x)
-        return F.relu(out)
+        return self.merge(self.bn2(self.conv2(out)), x)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """1x1 reduce, 3x3 (strided, optionally grouped or separable), 1x1 expand."""
 
     def __init__(
@@ -113,17 +124,12 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
-        self.shortcut = (
-            make_shortcut(shortcut, in_channels, out_channels, stride) if shortcut else None
-        )
+        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.shortcut is not None:
-            out = out + self.shortcut(x)
-        return F.relu(out)
+        return self.merge(self.bn3(self.conv3(out)), x)
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
