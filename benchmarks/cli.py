@@ -144,7 +144,8 @@ def print_summary(table: pd.DataFrame) -> None:
         }
     )
     print()
-    print(summary.to_markdown(index=False, tablefmt="simple", floatfmt=".3g"))
+    formats = ("", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "")
+    print(summary.to_markdown(index=False, tablefmt="simple", floatfmt=formats))
 
 
 def positive_int(text: str) -> int:
