@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import sys
@@ -16,13 +17,15 @@ import torch
 import architectures
 from benchmarks import __version__, results, runner
 from benchmarks.catalog import architecture_table
+from benchmarks.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT, DataSpec
 from benchmarks.errors import UserError
 from benchmarks.measure.calibration import calibrate
 from benchmarks.measure.device import DTYPES, resolve_device
 from benchmarks.measure.flops import module_table
-from benchmarks.suites import expand_entries, load_suite, shipped_suites
+from benchmarks.suites import Suite, expand_entries, load_suite, shipped_suites
 
 USER_ERRORS = (UserError, architectures.RegistryError)
+log = logging.getLogger("archbench")
 EXIT_INTERRUPTED = 130
 
 
@@ -60,18 +63,32 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_suite(args: argparse.Namespace):
+def build_suite(args: argparse.Namespace) -> Suite:
     """The suite to run: a shipped or user file, with the command line's overrides."""
     suite = load_suite(args.suite)
-    changes = {
-        "entries": expand_entries(args.arch) if args.arch else None,
-        "device": args.device,
-        "batch_sizes": args.batch_sizes,
-        "train_batch_size": args.train_batch_size,
-        "dtype": args.dtype,
-        "input_size": args.input_size,
+    training = {
+        "epochs": args.epochs,
+        "time_budget_s": args.time_budget,
+        "train_subset": args.train_subset,
     }
-    return suite.replace(**{key: value for key, value in changes.items() if value is not None})
+    try:
+        changes = {
+            "entries": expand_entries(args.arch) if args.arch else None,
+            "device": args.device,
+            "batch_sizes": args.batch_sizes,
+            "train_batch_size": args.train_batch_size,
+            "dtype": args.dtype,
+            "input_size": args.input_size,
+            "dataset": args.dataset,
+            "seeds": args.seeds,
+            "training": dataclasses.replace(
+                suite.training,
+                **{key: value for key, value in training.items() if value is not None},
+            ),
+        }
+        return suite.replace(**{key: value for key, value in changes.items() if value is not None})
+    except ValueError as error:  # an invalid training budget
+        raise UserError(str(error)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -81,12 +98,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError) as error:
         raise UserError(str(error)) from None
     threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    data = (
+        DataSpec(suite.dataset, args.data_root, args.download, args.cache_dir)
+        if suite.dataset
+        else None
+    )
+    jobs = runner.expand_jobs(suite, device, threads, data)  # loads the data set: fails early
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
-    jobs = runner.expand_jobs(suite, device, threads)
     done = runner.prepare_run_dir(out, args.resume)
 
-    torch.set_num_threads(threads)
-    logging.getLogger(__name__).info(
+    log.info(
         "suite %s: %d jobs on %s (%s, %d threads) -> %s",
         suite.name,
         len(jobs),
@@ -95,7 +117,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         threads,
         out,
     )
-    print("Accuracy is not measured yet: this run measures efficiency only.", file=sys.stderr)
+    if suite.measures_accuracy:
+        budget = suite.training
+        cap = f", at most {budget.time_budget_s:g} s" if budget.time_budget_s else ""
+        log.info(
+            "accuracy: %s, %d epochs%s per run, seeds %s",
+            suite.dataset,
+            budget.epochs,
+            cap,
+            list(suite.seeds),
+        )
+    else:
+        print(
+            "No accuracy in this run (no data set or no training): efficiency only.",
+            file=sys.stderr,
+        )
     calibration = calibrate(device, suite.dtype)
     env = {**results.environment(device, threads), "suite": suite.name}
     runner.record_session(out, env, calibration)
@@ -107,9 +143,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for label, name in (
         ("rows", results.ROWS_FILE),
         ("results", results.RESULTS_FILE),
+        ("curves", results.CURVES_FILE),
         ("environment", results.ENV_FILE),
     ):
-        print(f"{label}: {out / name}")
+        if (out / name).exists():
+            print(f"{label}: {out / name}")
     if outcome.interrupted:
         resume = [*sys.argv[1:], *([] if args.resume else ["--resume"])]
         resume += [] if args.out else ["--out", str(out)]
@@ -127,10 +165,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def print_summary(table: pd.DataFrame) -> None:
-    """The run's rows, readable: one line per job."""
+    """The run's rows, readable: one line per job, accuracy as mean ± std over seeds."""
+    table = results.summarize(table)
+    accuracy = [
+        ""
+        if pd.isna(mean)
+        else f"{100 * mean:.2f}" + ("" if pd.isna(std) else f" ± {100 * std:.2f}")
+        for mean, std in zip(table["test_acc_mean"], table["test_acc_std"], strict=True)
+    ]
     summary = pd.DataFrame(
         {
-            "arch": table["arch"],
+            "arch": table["arch"].where(
+                table["config"] == "{}", table["arch"] + " " + table["config"]
+            ),
             "mode": table["mode"],
             "batch": table["batch_size"],
             "params (M)": table["params"] / 1e6,
@@ -140,11 +187,13 @@ def print_summary(table: pd.DataFrame) -> None:
             "samples/s": table["throughput_per_s"],
             "hw eff (%)": table["hw_efficiency"] * 100,
             "peak (MiB)": table["peak_mem_mb"],
+            "test acc (%)": accuracy,
+            "seeds": table["seeds"].where(table["mode"] == "train", ""),
             "status": table["status"],
         }
     )
+    formats = ("", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "", "", "")
     print()
-    formats = ("", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "")
     print(summary.to_markdown(index=False, tablefmt="simple", floatfmt=formats))
 
 
@@ -162,6 +211,27 @@ def positive_int(text: str) -> int:
 def positive_ints(text: str) -> tuple[int, ...]:
     """An argparse type: '1,64' -> (1, 64)."""
     return tuple(positive_int(part) for part in text.split(","))
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+    return value
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """An argparse type: '0,1,2' -> (0, 1, 2)."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, not {text!r}"
+        ) from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -240,6 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--input-size", type=positive_int, help="square image side (default: each model's)"
+    )
+    run.add_argument(
+        "--dataset", help="mnist5k, cifar10, cifar100 or imagefolder:PATH (default: the suite's)"
+    )
+    run.add_argument(
+        "--data-root", help=f"where data sets are looked for (default: {DEFAULT_DATA_ROOT})"
+    )
+    run.add_argument("--download", action="store_true", help="download a missing CIFAR data set")
+    run.add_argument("--cache-dir", help=f"cache of decoded images (default: {DEFAULT_CACHE_DIR})")
+    run.add_argument("--seeds", type=seed_list, metavar="S,S", help="training seeds, e.g. 0,1,2")
+    run.add_argument("--epochs", type=positive_int, help="training budget in epochs")
+    run.add_argument(
+        "--time-budget", type=positive_float, metavar="SECONDS", help="training time cap per run"
+    )
+    run.add_argument(
+        "--train-subset", type=positive_int, metavar="N", help="train on N images only"
     )
     run.add_argument("--out", help="run directory (default: runs/SUITE-TIMESTAMP)")
     run.add_argument(

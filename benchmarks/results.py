@@ -32,8 +32,9 @@ import torch
 from benchmarks import __version__
 from benchmarks.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ROWS_FILE, RESULTS_FILE, ENV_FILE = "rows.jsonl", "results.csv", "env.json"
+CURVES_FILE = "curves.jsonl"  # one line per epoch of every training job, with its identity
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,15 @@ COLUMNS = (
     Column("arch", "", "registered architecture name"),
     Column("family", "", "architecture family"),
     Column("config", "", "config overrides as JSON ({} for the registered defaults)"),
+    Column("dataset", "", "data set trained and evaluated on, or synthetic inputs"),
     Column("device", "", "cpu or cuda"),
     Column("dtype", "", "fp32, or bf16/fp16 autocast"),
     Column("mode", "", "infer: one forward pass; train: forward + backward + SGD step"),
     Column("batch_size", "samples", "batch size of the timed call"),
     Column("input_shape", "", "image C x H x W"),
+    Column("seed", "", "seed of initialisation, data order and augmentation"),
     Column("threads", "", "torch intra-op threads"),
-    Column("status", "", "ok, failed or oom"),
+    Column("status", "", "ok, failed, oom or diverged"),
     Column("message", "", "why a job failed, or what was not measured"),
     Column("params", "count", "parameters"),
     Column("trainable_params", "count", "parameters that require grad"),
@@ -75,17 +78,47 @@ COLUMNS = (
     Column("hw_efficiency", "fraction", "achieved GFLOP/s over the calibration matmul's"),
     Column("peak_mem_mb", "MiB", "peak memory of the call above that held before the build"),
     Column("mem_method", "", "cuda_max_allocated or cpu_peak_rss"),
+    Column("epochs", "", "training budget in epochs (train rows)"),
+    Column("time_budget_s", "s", "training budget in seconds, if any; the nearer budget binds"),
+    Column("train_subset", "images", "training images used, if fewer than the data set's"),
+    Column("lr", "", "peak learning rate (SGD, Nesterov momentum 0.9)"),
+    Column("weight_decay", "", "weight decay"),
+    Column("schedule", "", "onecycle or cosine learning-rate schedule"),
+    Column("label_smoothing", "", "label smoothing of the cross-entropy"),
+    Column("epochs_done", "", "epochs trained, the last maybe cut by the time budget"),
+    Column("train_time_s", "s", "training time, evaluation excluded"),
+    Column("train_loss", "", "mean training loss of the last epoch"),
+    Column("train_acc", "fraction", "training accuracy of the last epoch (augmented batches)"),
+    Column("test_acc", "fraction", "test accuracy after training"),
+    Column("best_test_acc", "fraction", "best test accuracy after any epoch"),
+    Column("target_acc", "fraction", "target test accuracy, if set"),
+    Column("time_to_target_s", "s", "training time until the target was first reached"),
     Column("started_at", "ISO 8601", "when the job started (UTC)"),
     Column("duration_s", "s", "wall time of the whole job"),
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 SAMPLES_COLUMN = "time_samples_ms"  # rows.jsonl only: every timed call, in ms
-KEY_COLUMNS = ("arch", "config", "device", "dtype", "mode", "batch_size", "input_shape")
+CURVE_COLUMN = "curve"  # per-epoch records, moved from a job's row to curves.jsonl
+KEY_COLUMNS = (
+    "arch", "config", "dataset", "device", "dtype", "mode", "batch_size", "input_shape", "seed"
+)  # fmt: skip
 
 
 def row_key(row: Mapping[str, Any]) -> tuple:
     """The identity of a row: what must match for two rows to measure the same thing."""
     return tuple(row[column] for column in KEY_COLUMNS)
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per job across seeds: the first seed's row, with the test accuracy's
+    mean and sample standard deviation over the seeds (``test_acc_std`` NaN for one)."""
+    keys = [column for column in KEY_COLUMNS if column != "seed"]
+    grouped = table.groupby(keys, sort=False, dropna=False)
+    summary = grouped.first()
+    summary["seeds"] = grouped["seed"].nunique()
+    summary["test_acc_mean"] = grouped["test_acc"].mean()
+    summary["test_acc_std"] = grouped["test_acc"].std(ddof=1)
+    return summary.reset_index()
 
 
 def schema_markdown() -> str:

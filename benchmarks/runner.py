@@ -25,14 +25,17 @@ from typing import Any, Protocol
 import torch
 
 import architectures
+from benchmarks.data import DataSpec
 from benchmarks.errors import UserError
 from benchmarks.measure import memory
 from benchmarks.measure.calibration import Calibration
 from benchmarks.measure.flops import count_flops, count_step_flops
-from benchmarks.measure.latency import TimingConfig, inference_call, time_calls
+from benchmarks.measure.latency import Timing, TimingConfig, inference_call, time_calls
 from benchmarks.measure.params import count_parameters
 from benchmarks.measure.train_step import train_step_call
 from benchmarks.results import (
+    CURVE_COLUMN,
+    CURVES_FILE,
     ENV_FILE,
     ROWS_FILE,
     SAMPLES_COLUMN,
@@ -44,6 +47,7 @@ from benchmarks.results import (
     write_results_csv,
 )
 from benchmarks.suites import Suite
+from benchmarks.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +56,26 @@ log = logging.getLogger(__name__)
 class Job:
     suite: str
     arch: str
-    config: str  # canonical JSON of the overrides
+    config: str  # canonical JSON of the user's config overrides
     mode: str  # "infer" or "train"
     batch_size: int
     device: str
     dtype: str
     threads: int
-    input_size: int | None = None
+    input_shape: tuple[int, int, int]  # (C, H, W) the model is built and measured for
+    num_classes: int | None = None  # the data set's; None keeps the architecture's default
+    data: DataSpec | None = None
+    seed: int = 0
     measure: tuple[str, ...] = ("flops", "time", "memory")
     timing: TimingConfig = field(default_factory=TimingConfig)
+    training: TrainConfig | None = None  # set on training jobs that measure accuracy
 
-    @property
-    def input_shape(self) -> str:
-        channels, height, width = architectures.spec(self.arch).input_shape
-        channels = json.loads(self.config).get("in_channels", channels)
-        if self.input_size:
-            height = width = self.input_size
-        return f"{channels}x{height}x{width}"
+    def overrides(self) -> dict[str, Any]:
+        """The builder's config: the data set's channels and classes, then the user's keys."""
+        fitted = {"in_channels": self.input_shape[0]}
+        if self.num_classes is not None:
+            fitted["num_classes"] = self.num_classes
+        return {**fitted, **json.loads(self.config)}
 
     def identity(self) -> dict[str, Any]:
         """The row's identity columns."""
@@ -78,43 +85,66 @@ class Job:
             "arch": self.arch,
             "family": architectures.spec(self.arch).family,
             "config": self.config,
+            "dataset": self.data.name if self.data else "synthetic",
             "device": torch.device(self.device).type,
             "dtype": self.dtype,
             "mode": self.mode,
             "batch_size": self.batch_size,
-            "input_shape": self.input_shape,
+            "input_shape": "x".join(map(str, self.input_shape)),
+            "seed": self.seed,
             "threads": self.threads,
         }
 
     def describe(self) -> str:
         config = "" if self.config == "{}" else f" {self.config}"
-        return f"{self.arch}{config} {self.mode} b={self.batch_size}"
+        seed = f" seed={self.seed}" if self.training else ""
+        return f"{self.arch}{config} {self.mode} b={self.batch_size}{seed}"
 
 
-def expand_jobs(suite: Suite, device: torch.device, threads: int) -> list[Job]:
-    """One inference job per architecture and batch size, plus a training-step job each."""
+def expand_jobs(
+    suite: Suite, device: torch.device, threads: int, data: DataSpec | None = None
+) -> list[Job]:
+    """Per architecture: an inference job per batch size, and a training job per seed
+    (timing the training step, and training to accuracy when the suite measures it).
+    With a data set, models are built for its image shape and classes."""
     jobs = []
+    dataset = data.load() if data else None
     for entry in suite.entries:
-        modes = [("infer", batch) for batch in suite.batch_sizes]
+        common = {
+            "suite": suite.name,
+            "arch": entry.arch,
+            "config": entry.config_json,
+            "device": str(device),
+            "dtype": suite.dtype,
+            "threads": threads,
+            "input_shape": dataset.shape
+            if dataset
+            else _default_shape(entry.arch, suite.input_size),
+            "num_classes": dataset.num_classes if dataset else None,
+            "data": data,
+            "measure": suite.measure,
+            "timing": suite.timing,
+        }
+        for batch in suite.batch_sizes:
+            jobs.append(Job(mode="infer", batch_size=batch, seed=suite.seeds[0], **common))
         if suite.train_batch_size:
-            modes.append(("train", suite.train_batch_size))
-        for mode, batch in modes:
-            jobs.append(
-                Job(
-                    suite=suite.name,
-                    arch=entry.arch,
-                    config=entry.config_json,
-                    mode=mode,
-                    batch_size=batch,
-                    device=str(device),
-                    dtype=suite.dtype,
-                    threads=threads,
-                    input_size=suite.input_size,
-                    measure=suite.measure,
-                    timing=suite.timing,
+            training = suite.training if suite.measures_accuracy else None
+            for seed in suite.seeds if training else suite.seeds[:1]:
+                jobs.append(
+                    Job(
+                        mode="train",
+                        batch_size=suite.train_batch_size,
+                        seed=seed,
+                        training=training,
+                        **common,
+                    )
                 )
-            )
     return jobs
+
+
+def _default_shape(arch: str, input_size: int | None) -> tuple[int, int, int]:
+    channels, height, width = architectures.spec(arch).input_shape
+    return (channels, input_size, input_size) if input_size else (channels, height, width)
 
 
 def execute(job: Job, calibration: Calibration | None = None) -> dict[str, Any]:
@@ -147,36 +177,26 @@ def _first_line(error: BaseException) -> str:
 def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
     """The metrics of one job, measured in this process."""
     torch.set_num_threads(job.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(job.seed)
     device = torch.device(job.device)
-    arch, overrides = architectures.spec(job.arch), json.loads(job.config)
+    arch, overrides = architectures.spec(job.arch), job.overrides()
     baseline = memory.current_bytes(device)
     model = architectures.create(job.arch, **overrides).to(device)
     inputs = arch.example_inputs(
-        job.batch_size, image_size=job.input_size, device=device, **overrides
+        job.batch_size, image_size=job.input_shape[1], device=device, **overrides
     )
     result: dict[str, Any] = {}
     params = count_parameters(model)
     result.update(params=params.total, trainable_params=params.trainable)
 
     if "flops" in job.measure:
-        one = tuple(tensor[:1] for tensor in inputs)
-        counts = count_flops(model, one)
-        result.update(
-            macs=counts.macs,
-            flops=counts.flops,
-            fvcore_macs=counts.fvcore_macs,
-            flop_disagreement_pct=counts.disagreement_pct,
-            fvcore_uncounted=";".join(f"{op}:{n}" for op, n in counts.fvcore_uncounted.items()),
-        )
-        if counts.fvcore_error:
-            result["message"] = f"fvcore: {counts.fvcore_error}"
+        result.update(flop_columns(model, inputs))
 
     if job.mode == "infer":
         call = inference_call(model, inputs, device, job.dtype)
         step_flops = result.get("flops", 0) * job.batch_size
     else:
-        num_classes = architectures.spec(job.arch).config(**overrides)["num_classes"]
+        num_classes = arch.config(**overrides)["num_classes"]
         targets = torch.randint(num_classes, (job.batch_size,), device=device)
         call = train_step_call(model, inputs, targets, device, job.dtype)
         step_flops = count_step_flops(call) if "flops" in job.measure else 0
@@ -192,22 +212,79 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
             result["mem_method"] = memory.method(device)
 
     if "time" in job.measure:
-        timing = time_calls(call, device, job.timing)
-        result.update(
-            time_median_ms=timing.median * 1e3,
-            time_p90_ms=timing.p90 * 1e3,
-            time_iqr_ms=timing.iqr * 1e3,
-            time_mean_ms=timing.mean * 1e3,
-            time_n=len(timing.samples),
-            throughput_per_s=job.batch_size / timing.median,
-        )
-        result[SAMPLES_COLUMN] = [round(sample * 1e3, 6) for sample in timing.samples]
+        result.update(timing_columns(time_calls(call, device, job.timing), job.batch_size))
         if step_flops:
-            achieved = step_flops / timing.median / 1e9
+            achieved = step_flops / (result["time_median_ms"] / 1e3) / 1e9
             result.update(step_gflop=step_flops / 1e9, achieved_gflops_per_s=achieved)
             if calibration is not None:
                 result["hw_efficiency"] = achieved / calibration.matmul_gflops_per_s
+
+    if job.training is not None:
+        del model, call
+        result.update(train_to_accuracy(job, device))
     return result
+
+
+def flop_columns(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    """Per-sample MACs/FLOPs by both counters, counted at batch 1."""
+    counts = count_flops(model, tuple(tensor[:1] for tensor in inputs))
+    columns = {
+        "macs": counts.macs,
+        "flops": counts.flops,
+        "fvcore_macs": counts.fvcore_macs,
+        "flop_disagreement_pct": counts.disagreement_pct,
+        "fvcore_uncounted": ";".join(f"{op}:{n}" for op, n in counts.fvcore_uncounted.items()),
+    }
+    if counts.fvcore_error:
+        columns["message"] = f"fvcore: {counts.fvcore_error}"
+    return columns
+
+
+def timing_columns(timing: Timing, batch_size: int) -> dict[str, Any]:
+    return {
+        "time_median_ms": timing.median * 1e3,
+        "time_p90_ms": timing.p90 * 1e3,
+        "time_iqr_ms": timing.iqr * 1e3,
+        "time_mean_ms": timing.mean * 1e3,
+        "time_n": len(timing.samples),
+        "throughput_per_s": batch_size / timing.median,
+        SAMPLES_COLUMN: [round(sample * 1e3, 6) for sample in timing.samples],
+    }
+
+
+def train_to_accuracy(job: Job, device: torch.device) -> dict[str, Any]:
+    """Train a freshly initialised model under the job's budget: the accuracy columns and curve."""
+    config = job.training
+    dataset = job.data.load()
+    torch.manual_seed(job.seed)
+    model = architectures.create(job.arch, **job.overrides())
+
+    def progress(epoch: dict[str, Any]) -> None:
+        log.info(
+            "    %s epoch %d/%d: loss %.3f, test accuracy %.2f%% (%.0f s of training)",
+            job.arch, epoch["epoch"], config.epochs, epoch["train_loss"],
+            100 * epoch["test_acc"], epoch["train_time_s"],
+        )  # fmt: skip
+
+    outcome = train(
+        model, dataset, config,
+        batch_size=job.batch_size, device=device, dtype=job.dtype, seed=job.seed, on_epoch=progress,
+    )  # fmt: skip
+    columns = {
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "schedule": config.schedule,
+        "label_smoothing": config.label_smoothing,
+        "time_budget_s": config.time_budget_s,
+        "train_subset": config.train_subset,
+        "target_acc": config.target_accuracy,
+        **outcome.columns(),
+        CURVE_COLUMN: outcome.curve,
+    }
+    if outcome.status != "ok":
+        columns.update(status=outcome.status, message=outcome.message)
+    return columns
 
 
 class Executor(Protocol):
@@ -301,10 +378,12 @@ def run(
     if len(todo) < len(jobs):
         log.info("resuming: %d of %d jobs already done", len(jobs) - len(todo), len(jobs))
     outcome = RunOutcome(rows=[], skipped=len(jobs) - len(todo))
-    row_log = RowLog(out / ROWS_FILE)
+    row_log, curve_log = RowLog(out / ROWS_FILE), RowLog(out / CURVES_FILE)
     started = time.perf_counter()
     try:
         for index, row in enumerate(executor.run(todo, calibration), 1):
+            for epoch in row.pop(CURVE_COLUMN, []):
+                curve_log.append({**todo[index - 1].identity(), **epoch})
             row_log.append(row)
             outcome.rows.append(row)
             log.info("%s", progress_line(index, len(todo), todo[index - 1], row, started))

@@ -89,6 +89,7 @@ def test_run_writes_rows_results_and_environment(tmp_path, capsys):
     assert env["calibration"]["matmul_gflops_per_s"] > 0 and env["threads"] == 1
     printed = capsys.readouterr()
     assert "resnet20_dw" in printed.out and "efficiency only" in printed.err
+    assert not (out / results.CURVES_FILE).exists()
 
 
 @pytest.mark.parametrize(
@@ -102,6 +103,11 @@ def test_run_writes_rows_results_and_environment(tmp_path, capsys):
         (["--dtype", "fp64"], "invalid choice: 'fp64'"),
         (["--train-batch-size", "1"], "train_batch_size must be 0"),
         (["--device", "cuda"], "no CUDA device"),
+        (["--dataset", "cifar10", "--data-root", "nowhere"], "cifar10 not found under nowhere"),
+        (["--dataset", "mnist5k", "--input-size", "64"], "a data set fixes its own"),
+        (["--seeds", "a,b"], "expected comma-separated integers"),
+        (["--epochs", "0"], "expected a positive integer, not '0'"),
+        (["--time-budget", "-1"], "expected a positive number, not '-1'"),
     ],
 )
 def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):
@@ -113,6 +119,19 @@ def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_
     assert code == 2
     assert err.count("\n") == 1 and message in err, err
     assert not out.exists()
+
+
+def test_default_suite_trains_on_the_embedded_digits(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--arch", "resnet20_dw", "--batch-sizes", "2", "--epochs", "2"]
+    argv += ["--train-subset", "2000", "--threads", "2", "--out", str(out)]
+    assert main(argv) == 0
+    table = results.load(out)
+    trained = table[table["mode"] == "train"].iloc[0]
+    assert trained["dataset"] == "mnist5k" and trained["input_shape"] == "1x32x32"
+    assert trained["test_acc"] > 0.5  # chance is 0.1
+    assert len((out / results.CURVES_FILE).read_text().splitlines()) == 2
+    assert "test acc (%)" in capsys.readouterr().out
 
 
 def test_malformed_suite_file_and_unwritable_out(tmp_path, capsys):

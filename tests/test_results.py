@@ -18,11 +18,13 @@ def make_row(**changes) -> dict:
         "arch": "resnet20",
         "family": "resnet",
         "config": "{}",
+        "dataset": "mnist5k",
         "device": "cpu",
         "dtype": "fp32",
         "mode": "infer",
         "batch_size": 1,
         "input_shape": "3x32x32",
+        "seed": 0,
         "threads": 2,
         "status": "ok",
         "message": "",
@@ -73,6 +75,19 @@ def test_missing_or_foreign_files_are_user_errors(tmp_path):
     foreign.write_text("a,b\n1,2\n")
     with pytest.raises(results.UserError, match="not an archbench results file"):
         results.load(foreign)
+
+
+def test_summary_gives_accuracy_mean_and_std_over_seeds():
+    rows = [
+        make_row(mode="train", seed=seed, test_acc=acc) for seed, acc in enumerate([0.9, 0.8, 0.7])
+    ]
+    rows.append(make_row(mode="infer"))
+    summary = results.summarize(results.to_frame(rows))
+    train = summary[summary["mode"] == "train"].iloc[0]
+    assert train["seeds"] == 3
+    assert train["test_acc_mean"] == pytest.approx(0.8)
+    assert train["test_acc_std"] == pytest.approx(0.1)
+    assert len(summary) == 2
 
 
 def test_every_schema_column_has_unit_and_meaning_documented():

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from benchmarks import results, runner
+from benchmarks.data import DataSpec
 from benchmarks.suites import Entry, Suite
+from benchmarks.train import TrainConfig
 
 from helpers import FAST_TIMING
 
@@ -115,3 +117,34 @@ def test_isolated_jobs_run_in_child_processes(tmp_path):
     )
     (row,) = outcome.rows
     assert row["status"] == "ok" and row["time_n"] >= 3 and row["params"] == 39_018
+
+
+def test_training_jobs_carry_accuracy_and_write_curves(toy_architectures, tmp_path):
+    training = TrainConfig(epochs=2, lr=0.05, train_subset=256)
+    suite = suite_of("tiny", dataset="mnist5k", seeds=(0, 1), training=training)
+    jobs = runner.expand_jobs(suite, CPU, threads=1, data=DataSpec("mnist5k"))
+    assert [(job.mode, job.seed) for job in jobs] == [("infer", 0), ("train", 0), ("train", 1)]
+    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
+    infer, *train = outcome.rows
+    assert infer["dataset"] == "mnist5k" and infer["input_shape"] == "1x32x32"
+    assert "test_acc" not in infer
+    for row in train:
+        assert row["status"] == "ok" and 0 <= row["test_acc"] <= 1
+        assert row["epochs"] == 2 and row["epochs_done"] == 2 and row["train_subset"] == 256
+        assert results.CURVE_COLUMN not in row
+    curves = [
+        json.loads(line) for line in (tmp_path / results.CURVES_FILE).read_text().splitlines()
+    ]
+    assert [(c["seed"], c["epoch"]) for c in curves] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert curves[-1]["test_acc"] == train[1]["test_acc"]
+
+
+def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_path):
+    training = TrainConfig(epochs=2, lr=1e12, warmup=0, train_subset=128)
+    suite = suite_of("tiny", batch_sizes=(2,), dataset="mnist5k", training=training)
+    jobs = runner.expand_jobs(suite, CPU, threads=1, data=DataSpec("mnist5k"))
+    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
+    infer, trained = outcome.rows
+    assert infer["status"] == "ok"
+    assert trained["status"] == "diverged" and "epoch 1" in trained["message"]
+    assert trained["time_median_ms"] > 0  # the step time was measured before training

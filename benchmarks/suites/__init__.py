@@ -10,7 +10,14 @@ but ``architectures``:
     dtype = "fp32"                 # fp32, bf16 or fp16 (autocast)
     device = "auto"                # auto, cpu or cuda
     input_size = 32                # square image side; default: each architecture's own
-    measure = ["flops", "time", "memory"]
+    dataset = "mnist5k"            # mnist5k, cifar10, cifar100, imagefolder:PATH; none: synthetic
+    seeds = [0, 1, 2]              # one training row per seed
+    measure = ["flops", "time", "memory", "accuracy"]
+
+    [training]                     # see benchmarks.train.TrainConfig: the budget and recipe
+    epochs = 10
+    lr = 0.1
+    time_budget_s = 60
 
     [timing]                       # see benchmarks.measure.latency.TimingConfig
     warmup = 5
@@ -35,13 +42,14 @@ from architectures._registry import unknown_name_message
 from benchmarks.errors import UserError
 from benchmarks.measure.device import DTYPES
 from benchmarks.measure.latency import TimingConfig
+from benchmarks.train import TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-MEASUREMENTS = ("flops", "time", "memory")
+MEASUREMENTS = ("flops", "time", "memory", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,11 @@ class Suite:
     dtype: str = "fp32"
     device: str = "auto"
     input_size: int | None = None
+    dataset: str | None = None
+    seeds: tuple[int, ...] = (0,)
     measure: tuple[str, ...] = MEASUREMENTS
     timing: TimingConfig = field(default_factory=TimingConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         if not self.entries:
@@ -83,11 +94,20 @@ class Suite:
         unknown = sorted(set(self.measure) - set(MEASUREMENTS))
         if unknown:
             raise UserError(f"unknown measurement {unknown}; choose from {', '.join(MEASUREMENTS)}")
+        if self.dataset is not None and self.input_size is not None:
+            raise UserError("input_size applies to synthetic inputs; a data set fixes its own")
+        if not self.seeds or len(set(self.seeds)) < len(self.seeds):
+            raise UserError(f"seeds must be distinct integers, not {list(self.seeds)}")
         for entry in self.entries:  # unknown names and config keys fail here, before any work
             architectures.spec(entry.arch).config(**entry.config)
 
     def replace(self, **changes: Any) -> Suite:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def measures_accuracy(self) -> bool:
+        """Training to accuracy needs a data set and training rows."""
+        return "accuracy" in self.measure and self.dataset is not None and self.train_batch_size > 0
 
 
 def shipped_suites() -> list[str]:
@@ -133,10 +153,11 @@ def parse_suite(name: str, text: str, *, source: str) -> Suite:
     try:
         entries = expand_entries(data.pop("architectures"))
         timing = TimingConfig(**data.pop("timing", {}))
+        training = TrainConfig(**data.pop("training", {}))
         settings = {
             key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
         }
-        return Suite(name=name, entries=entries, timing=timing, **settings)
+        return Suite(name=name, entries=entries, timing=timing, training=training, **settings)
     except (TypeError, ValueError) as error:
         raise UserError(f"suite {source}: {error}") from None
 

@@ -1,0 +1,249 @@
+"""Accuracy under a stated budget: a fast, device-resident training loop.
+
+The data set lives on the training device as one uint8 tensor. Each batch is
+sliced from a shuffled index, augmented there (random crop from a 4-pixel
+zero padding, horizontal flip where the data set allows it) and normalised by
+the training set's per-channel mean and std: no per-sample Python, no
+DataLoader workers. SGD with Nesterov momentum, weight decay, a one-cycle or
+cosine learning-rate schedule and optional label smoothing; bf16/fp16 autocast
+and channels_last on CUDA.
+
+The budget is a number of epochs, optionally capped by seconds of training
+(evaluation excluded). The schedule follows whichever budget is nearer its end,
+so the learning rate reaches zero when training stops. The test set is
+evaluated after every epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmarks.data import ImageDataset
+from benchmarks.measure.device import autocast, synchronize
+
+log = logging.getLogger(__name__)
+SCHEDULES = ("onecycle", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training budget and recipe; every field is recorded in the results row."""
+
+    epochs: int = 10
+    lr: float = 0.1  # peak learning rate
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # onecycle: linear warm-up then linear decay to 0; cosine
+    warmup: float = 0.2  # fraction of the budget spent warming up
+    label_smoothing: float = 0.0
+    time_budget_s: float | None = None  # stop after this much training time
+    target_accuracy: float | None = None  # record the time at which test accuracy reaches it
+    train_subset: int | None = None  # train on this many images (fixed-seed subset)
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}"
+            )
+        if self.lr <= 0 or not 0 <= self.warmup < 1 or not 0 <= self.label_smoothing < 1:
+            raise ValueError("lr must be positive, warmup and label_smoothing in [0, 1)")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ValueError(f"time_budget_s must be positive, not {self.time_budget_s}")
+
+
+@dataclass
+class TrainResult:
+    status: str = "ok"  # ok or diverged
+    message: str = ""
+    epochs_done: int = 0
+    train_time_s: float = 0.0
+    train_loss: float | None = None
+    train_acc: float | None = None
+    test_acc: float | None = None
+    best_test_acc: float | None = None
+    time_to_target_s: float | None = None
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+    def columns(self) -> dict[str, Any]:
+        """The result's row columns (accuracies as fractions), without status and curve."""
+        return {k: v for k, v in asdict(self).items() if k not in ("status", "message", "curve")}
+
+
+def lr_factor(progress: float, schedule: str, warmup: float) -> float:
+    """Learning rate as a fraction of the peak at ``progress`` in [0, 1] of the budget."""
+    progress = min(max(progress, 0.0), 1.0)
+    if warmup and progress < warmup:
+        return progress / warmup
+    rest = (progress - warmup) / (1 - warmup)
+    return 1 - rest if schedule == "onecycle" else 0.5 * (1 + math.cos(math.pi * rest))
+
+
+def augment(
+    images: torch.Tensor, generator: torch.Generator, *, flip: bool, padding: int = 4
+) -> torch.Tensor:
+    """Random crops of ``images`` (B, C, H, W) from a zero padding, and random flips."""
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (padding,) * 4)
+    device = images.device
+    dy = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator, device=device)
+    dx = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator, device=device)
+    rows = (dy + torch.arange(height, device=device))[:, :, None]
+    cols = (dx + torch.arange(width, device=device))[:, None, :]
+    samples = torch.arange(batch, device=device)[:, None, None]
+    crops = padded[samples, :, rows, cols].permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
+    if flip:
+        flipped = torch.rand(batch, generator=generator, device=device) < 0.5
+        crops = torch.where(flipped[:, None, None, None], crops.flip(3), crops)
+    return crops
+
+
+class Normalizer:
+    """uint8 images to floats standardised by the training set's channel mean and std."""
+
+    def __init__(self, train_images: torch.Tensor, channels_last: bool = False) -> None:
+        pixels = train_images.float().div_(255).transpose(0, 1).flatten(1)
+        self.mean = pixels.mean(1)[None, :, None, None]
+        self.std = pixels.std(1).clamp_min(1e-3)[None, :, None, None]
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        out = (images.float().div_(255) - self.mean.to(images.device)) / self.std.to(images.device)
+        return out.contiguous(memory_format=self.memory_format)
+
+
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    normalize: Normalizer,
+    *,
+    batch_size: int,
+    device: torch.device,
+    dtype: str = "fp32",
+) -> float:
+    """Top-1 accuracy of ``model`` on device-resident uint8 ``images``."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    with torch.inference_mode(), autocast(device, dtype):
+        for start in range(0, len(labels), batch_size):
+            logits = model(normalize(images[start : start + batch_size]))
+            correct += (logits.argmax(1) == labels[start : start + batch_size]).sum()
+    return correct.item() / len(labels)
+
+
+def train(
+    model: nn.Module,
+    dataset: ImageDataset,
+    config: TrainConfig,
+    *,
+    batch_size: int,
+    device: torch.device,
+    dtype: str = "fp32",
+    seed: int = 0,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` under ``config``'s budget, evaluating the test set after each epoch."""
+    if config.train_subset:
+        dataset = dataset.subset(config.train_subset, seed=0)
+    channels_last = device.type == "cuda"
+    model.to(
+        device, memory_format=torch.channels_last if channels_last else torch.contiguous_format
+    )
+    generator = torch.Generator(device=device).manual_seed(seed)
+    images, labels = dataset.train_images.to(device), dataset.train_labels.to(device)
+    test_images, test_labels = dataset.test_images.to(device), dataset.test_labels.to(device)
+    normalize = Normalizer(images, channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=True,
+        weight_decay=config.weight_decay,
+    )
+    steps_per_epoch = math.ceil(len(labels) / batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    result, step = TrainResult(), 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        synchronize(device)
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
+        order = torch.randperm(len(labels), generator=generator, device=device)
+        for index in order.split(batch_size):
+            elapsed = result.train_time_s + time.perf_counter() - epoch_start
+            progress = max(
+                step / total_steps, elapsed / config.time_budget_s if config.time_budget_s else 0
+            )
+            if progress >= 1:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_factor(progress, config.schedule, config.warmup)
+            batch_labels = labels[index]
+            inputs = normalize(augment(images[index], generator, flip=dataset.flip))
+            with autocast(device, dtype):
+                logits = model(inputs)
+                loss = F.cross_entropy(logits, batch_labels, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().float() * len(index)
+            correct += (logits.argmax(1) == batch_labels).sum()
+            seen += len(index)
+            step += 1
+        synchronize(device)
+        result.train_time_s += time.perf_counter() - epoch_start
+        if seen == 0:
+            break
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            result.status, result.message = "diverged", f"loss became {train_loss} in epoch {epoch}"
+            log.warning("training diverged in epoch %d", epoch)
+            break
+        test_acc = evaluate(
+            model, test_images, test_labels, normalize,
+            batch_size=config.eval_batch_size, device=device, dtype=dtype,
+        )  # fmt: skip
+        _record_epoch(result, epoch, train_loss, correct.item() / seen, test_acc, config)
+        if on_epoch is not None:
+            on_epoch(result.curve[-1])
+    return result
+
+
+def _record_epoch(
+    result: TrainResult,
+    epoch: int,
+    train_loss: float,
+    train_acc: float,
+    test_acc: float,
+    config: TrainConfig,
+) -> None:
+    result.epochs_done = epoch
+    result.train_loss, result.train_acc, result.test_acc = train_loss, train_acc, test_acc
+    result.best_test_acc = max(result.best_test_acc or 0.0, test_acc)
+    reached = config.target_accuracy is not None and test_acc >= config.target_accuracy
+    if reached and result.time_to_target_s is None:
+        result.time_to_target_s = result.train_time_s
+    result.curve.append(
+        {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "test_acc": test_acc,
+            "train_time_s": result.train_time_s,
+        }
+    )
+    log.debug("epoch %d: loss %.4f, train %.4f, test %.4f", epoch, train_loss, train_acc, test_acc)
