@@ -198,6 +198,9 @@ def write_atomic(path: Path, text: str) -> None:
         tmp.write(text)
         tmp.flush()
         os.fsync(tmp.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)  # a normal file's mode, not the temporary file's 0600
     os.replace(tmp.name, path)
 
 
