@@ -11,19 +11,15 @@ should sit within 0.95-1.05.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import statistics
-from pathlib import Path
 
 import torch
 from torch.utils.benchmark import Timer
 
 import architectures
-from benchmarks.measure.device import resolve_device
+from benchmarks import script
 from benchmarks.measure.latency import TimingConfig, inference_call, time_calls
-from benchmarks.results import environment, write_atomic
 
 log = logging.getLogger(__name__)
 ARCHITECTURES = ("resnet20", "mobilenet_v2", "densenet40_k12")
@@ -58,16 +54,11 @@ def compare(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="auto")
+    parser = script.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--min-time", type=float, default=0.4, help="seconds per measurement")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    device = resolve_device(args.device)
-    torch.set_num_threads(args.threads)
+    device = script.start(args)
     rows = []
     for name in ARCHITECTURES:
         for batch_size in BATCH_SIZES:
@@ -83,10 +74,7 @@ def main() -> None:
                 row["ratio_max"],
             )
             rows.append(row)
-    if args.out:
-        report = {"environment": environment(device, args.threads), "rows": rows}
-        write_atomic(args.out, json.dumps(report, indent=2, default=str) + "\n")
-        log.info("written to %s", args.out)
+    script.write_report(args, device, {"rows": rows})
 
 
 if __name__ == "__main__":

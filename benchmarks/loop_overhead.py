@@ -12,20 +12,17 @@ The ratio harness / bare should be at least 0.95.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import statistics
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 import architectures
+from benchmarks import script
 from benchmarks.data import ImageDataset
-from benchmarks.measure.device import resolve_device, synchronize
-from benchmarks.results import environment, write_atomic
+from benchmarks.measure.device import synchronize
 from benchmarks.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -85,18 +82,13 @@ def harness_loop(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script.parser(__doc__)
     parser.add_argument("--arch", default="resnet20")
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--train-size", type=int, default=2560)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    device = resolve_device(args.device)
-    torch.set_num_threads(args.threads)
+    device = script.start(args)
     dataset = synthetic_cifar(args.train_size, device)
     model = architectures.create(args.arch).to(device)
     bare_loop(model, dataset, args.batch_size, device)  # warm-up: kernels, allocator
@@ -123,14 +115,7 @@ def main() -> None:
         "harness_images_per_s_median": statistics.median(r["harness_images_per_s"] for r in rounds),
     }
     log.info("median ratio harness / bare: %.3f", summary["ratio_median"])
-    if args.out:
-        report = {
-            "environment": environment(device, args.threads),
-            "summary": summary,
-            "rounds": rounds,
-        }
-        write_atomic(args.out, json.dumps(report, indent=2, default=str) + "\n")
-        log.info("written to %s", args.out)
+    script.write_report(args, device, {"summary": summary, "rounds": rounds})
 
 
 if __name__ == "__main__":
