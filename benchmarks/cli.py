@@ -108,10 +108,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
     done = runner.prepare_run_dir(out, args.resume)
 
+    announce(suite, len(jobs), device, threads, out)
+    calibration = calibrate(device, suite.dtype)
+    runner.record_session(
+        out, {**results.environment(device, threads), "suite": suite.name}, calibration
+    )
+    executor = runner.SubprocessExecutor() if args.isolate else runner.InProcessExecutor()
+    outcome = runner.run(jobs, out, executor=executor, calibration=calibration, done=done)
+    return conclude(outcome, out, args, kept=len(done) + len(outcome.rows))
+
+
+def announce(suite: Suite, jobs: int, device: torch.device, threads: int, out: Path) -> None:
+    """What is about to run, and whether it measures accuracy."""
     log.info(
         "suite %s: %d jobs on %s (%s, %d threads) -> %s",
         suite.name,
-        len(jobs),
+        jobs,
         device,
         suite.dtype,
         threads,
@@ -132,12 +144,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             "No accuracy in this run (no data set or no training): efficiency only.",
             file=sys.stderr,
         )
-    calibration = calibrate(device, suite.dtype)
-    env = {**results.environment(device, threads), "suite": suite.name}
-    runner.record_session(out, env, calibration)
-    executor = runner.SubprocessExecutor() if args.isolate else runner.InProcessExecutor()
-    outcome = runner.run(jobs, out, executor=executor, calibration=calibration, done=done)
 
+
+def conclude(outcome: runner.RunOutcome, out: Path, args: argparse.Namespace, kept: int) -> int:
+    """Print the summary and the files; the exit code: 130 interrupted, 1 failures, else 0."""
     print_summary(results.load(out))
     print()
     for label, name in (
@@ -151,7 +161,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         resume = [*sys.argv[1:], *([] if args.resume else ["--resume"])]
         resume += [] if args.out else ["--out", str(out)]
-        kept = len(done) + len(outcome.rows)
         print(f"\nInterrupted: {kept} rows are kept. Resume with:")
         print(f"  {shlex.join(['archbench', *resume])}")
         return EXIT_INTERRUPTED
