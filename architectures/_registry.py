@@ -152,13 +152,21 @@ def make_spec(
 
 
 def _keyword_defaults(builder: Builder) -> dict[str, Any]:
-    """The builder's parameters that can be passed by keyword, with their defaults."""
+    """The builder's parameters that can be passed by keyword, with their defaults.
+
+    A class whose ``__init__`` takes ``**kwargs`` passes them on to its base
+    class: the base's keyword parameters are then the class's too.
+    """
     parameters = inspect.signature(builder).parameters.values()
-    return {
+    defaults = {
         p.name: p.default
         for p in parameters
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
     }
+    passes_on = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    if passes_on and inspect.isclass(builder) and builder.__bases__[0] is not nn.Module:
+        defaults = {**_keyword_defaults(builder.__bases__[0]), **defaults}
+    return defaults
 
 
 def register_external(prefix: str, source: ExternalSource) -> None:

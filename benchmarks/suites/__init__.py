@@ -99,7 +99,13 @@ class Suite:
         if not self.seeds or len(set(self.seeds)) < len(self.seeds):
             raise UserError(f"seeds must be distinct integers, not {list(self.seeds)}")
         for entry in self.entries:  # unknown names and config keys fail here, before any work
-            architectures.spec(entry.arch).config(**entry.config)
+            arch = architectures.spec(entry.arch)
+            arch.config(**entry.config)
+            if self.dataset and arch.input_kind is not architectures.InputKind.IMAGE:
+                kind = arch.input_kind.value
+                raise UserError(
+                    f"{entry.arch} takes {kind}; the data set {self.dataset} has images only"
+                )
 
     def replace(self, **changes: Any) -> Suite:
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,180 @@
+"""Sort-of-CLEVR: Santoro et al. 2017, "A simple neural network module for
+relational reasoning" (arXiv:1706.01427), supplement D, generated locally.
+
+Each 75x75 image shows six objects on a white background, one of each colour
+(red, green, blue, orange, gray, yellow), each a square or a circle of side
+10, placed without overlap. Every image comes with 20 questions about one of
+its colours: 10 non-relational and 10 relational, each of a random subtype.
+
+| kind | subtype | question (tokens) | answers |
+|---|---|---|---|
+| non-relational | 0 shape | what shape is the red object | square, circle |
+| non-relational | 1 horizontal | is the red object on the left | yes, no |
+| non-relational | 2 vertical | is the red object on the top | yes, no |
+| relational | 0 closest | what shape is the object closest to the red object | square, circle |
+| relational | 1 furthest | what shape is the object furthest from the red object | square, circle |
+| relational | 2 count | how many objects have the shape of the red object | 1 ... 6 |
+
+Answers share one vocabulary of 10: yes, no, square, circle, 1, 2, 3, 4, 5, 6.
+"Left" and "top" mean the object's centre lies in the left (top) half.
+Distances are between centres. Each question exists in two forms: the
+paper's 11-bit vector (6 bits of colour, 2 of kind, 3 of subtype) and word
+tokens over the fixed vocabulary VOCAB, padded with 0 to QUESTION_LENGTH.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+COLOURS = ("red", "green", "blue", "orange", "gray", "yellow")
+RGB = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 156, 0), (128, 128, 128), (255, 255, 0))
+SHAPES = ("square", "circle")
+ANSWERS = ("yes", "no", "square", "circle", "1", "2", "3", "4", "5", "6")
+KINDS = ("non-relational", "relational")
+SUBTYPES = (("shape", "horizontal", "vertical"), ("closest", "furthest", "count"))
+TEMPLATES = (
+    (
+        "what shape is the {} object",
+        "is the {} object on the left",
+        "is the {} object on the top",
+    ),
+    (
+        "what shape is the object closest to the {} object",
+        "what shape is the object furthest from the {} object",
+        "how many objects have the shape of the {} object",
+    ),
+)
+VOCAB = (
+    "<pad>",
+    *sorted({w for kind in TEMPLATES for t in kind for w in t.split() if w != "{}"}),
+    *COLOURS,
+)
+QUESTION_LENGTH = max(len(t.split()) for kind in TEMPLATES for t in kind)
+IMAGE_SIZE, OBJECT_SIZE, QUESTIONS_PER_KIND = 75, 10, 10
+
+
+@dataclass(frozen=True)
+class SortOfClevr:
+    """Images with their scenes and questions; split into train and test by ``test_size``.
+
+    ``scenes`` (N, 6, 3): x and y of each colour's centre, and its shape index.
+    ``questions`` (N, 20, 4): colour, kind, subtype and answer index of each question.
+    """
+
+    name: str
+    images: torch.Tensor  # uint8 (N, 3, 75, 75)
+    scenes: torch.Tensor
+    questions: torch.Tensor
+    test_size: int
+
+    @property
+    def tokens(self) -> torch.Tensor:
+        """Word ids of every question, (N, 20, QUESTION_LENGTH)."""
+        return question_tokens()[
+            self.questions[..., 0], self.questions[..., 1], self.questions[..., 2]
+        ]
+
+    @property
+    def bits(self) -> torch.Tensor:
+        """The paper's 11-bit encoding of every question, (N, 20, 11)."""
+        colour = torch.nn.functional.one_hot(self.questions[..., 0], 6)
+        kind = torch.nn.functional.one_hot(self.questions[..., 1], 2)
+        subtype = torch.nn.functional.one_hot(self.questions[..., 2], 3)
+        return torch.cat([colour, kind, subtype], dim=-1).to(torch.uint8)
+
+    def split(self, part: str) -> SortOfClevr:
+        """The ``train`` or ``test`` part (the last ``test_size`` images)."""
+        cut = len(self.images) - self.test_size
+        keep = slice(0, cut) if part == "train" else slice(cut, None)
+        return replace(
+            self,
+            name=f"{self.name}:{part}",
+            images=self.images[keep],
+            scenes=self.scenes[keep],
+            questions=self.questions[keep],
+            test_size=0 if part == "train" else self.test_size,
+        )
+
+
+@functools.cache
+def question_tokens() -> torch.Tensor:
+    """Token ids of every (colour, kind, subtype), (6, 2, 3, QUESTION_LENGTH)."""
+    index = {word: i for i, word in enumerate(VOCAB)}
+    table = torch.zeros(len(COLOURS), 2, 3, QUESTION_LENGTH, dtype=torch.int64)
+    for c, colour in enumerate(COLOURS):
+        for k, templates in enumerate(TEMPLATES):
+            for s, template in enumerate(templates):
+                words = template.format(colour).split()
+                table[c, k, s, : len(words)] = torch.tensor([index[w] for w in words])
+    return table
+
+
+def answer(scene: np.ndarray, colour: int, kind: int, subtype: int) -> int:
+    """The answer index of one question about a scene (x, y, shape per colour)."""
+    x, y, shape = scene[colour]
+    if kind == 0:
+        if subtype == 0:
+            return ANSWERS.index(SHAPES[shape])
+        coordinate = x if subtype == 1 else y
+        return ANSWERS.index("yes" if coordinate < IMAGE_SIZE / 2 else "no")
+    if subtype == 2:
+        return ANSWERS.index(str(int((scene[:, 2] == shape).sum())))
+    distances = ((scene[:, :2] - scene[colour, :2]) ** 2).sum(1).astype(float)
+    distances[colour] = np.inf if subtype == 0 else -np.inf
+    other = distances.argmin() if subtype == 0 else distances.argmax()
+    return ANSWERS.index(SHAPES[scene[other, 2]])
+
+
+def _place(rng: np.random.Generator) -> np.ndarray:
+    """Centres of six objects that do not overlap (squares of side OBJECT_SIZE)."""
+    half = OBJECT_SIZE // 2
+    centres: list[np.ndarray] = []
+    while len(centres) < len(COLOURS):
+        centre = rng.integers(half, IMAGE_SIZE - half, 2)
+        if all(np.abs(centre - other).max() > OBJECT_SIZE for other in centres):
+            centres.append(centre)
+    return np.stack(centres)
+
+
+@functools.cache
+def _circle_mask() -> np.ndarray:
+    offsets = np.arange(OBJECT_SIZE) - (OBJECT_SIZE - 1) / 2
+    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= (OBJECT_SIZE / 2) ** 2
+
+
+def _draw(scene: np.ndarray) -> np.ndarray:
+    image = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 255, dtype=np.uint8)
+    half = OBJECT_SIZE // 2
+    for colour, (x, y, shape) in enumerate(scene):
+        patch = image[y - half : y + half, x - half : x + half]
+        mask = _circle_mask() if shape == 1 else np.ones((OBJECT_SIZE, OBJECT_SIZE), bool)
+        patch[mask] = RGB[colour]
+    return image.transpose(2, 0, 1)
+
+
+def generate(size: int = 10_000, test_size: int = 200, seed: int = 0) -> SortOfClevr:
+    """``size`` images with 20 questions each, deterministic in ``seed``."""
+    if not 0 < test_size < size:
+        raise ValueError(f"test_size must be between 0 and size ({size}), not {test_size}")
+    rng = np.random.default_rng(seed)
+    images = np.empty((size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    scenes = np.empty((size, len(COLOURS), 3), dtype=np.int64)
+    questions = np.empty((size, 2 * QUESTIONS_PER_KIND, 4), dtype=np.int64)
+    for n in range(size):
+        scene = np.column_stack([_place(rng), rng.integers(0, 2, len(COLOURS))])
+        scenes[n], images[n] = scene, _draw(scene)
+        kinds = np.repeat([0, 1], QUESTIONS_PER_KIND)
+        colours, subtypes = rng.integers(0, 6, len(kinds)), rng.integers(0, 3, len(kinds))
+        for q, (colour, kind, subtype) in enumerate(zip(colours, kinds, subtypes, strict=True)):
+            questions[n, q] = colour, kind, subtype, answer(scene, colour, kind, subtype)
+    return SortOfClevr(
+        name=f"sort_of_clevr[{size},seed={seed}]",
+        images=torch.from_numpy(images),
+        scenes=torch.from_numpy(scenes),
+        questions=torch.from_numpy(questions),
+        test_size=test_size,
+    )

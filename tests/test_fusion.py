@@ -1,0 +1,52 @@
+"""The fusion nets: they read both the image and the question."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import architectures
+
+FUSION = architectures.list_architectures("fusion_*")
+
+
+def test_the_four_fusion_nets_are_registered_for_image_and_tokens():
+    assert FUSION == ["fusion_concat", "fusion_film", "fusion_rn", "fusion_xattn"]
+    for name in FUSION:
+        assert architectures.spec(name).input_kind is architectures.InputKind.IMAGE_TOKENS
+
+
+@pytest.mark.parametrize("name", FUSION)
+def test_output_depends_on_the_image_and_on_the_question(name):
+    torch.manual_seed(0)
+    model = architectures.create(name).eval()
+    image, tokens = architectures.spec(name).example_inputs(4)
+    other_image = torch.randn_like(image)
+    other_tokens = torch.randint(1, 32, tokens.shape)
+    with torch.no_grad():
+        base = model(image, tokens)
+        assert not torch.allclose(base, model(other_image, tokens), atol=1e-5)
+        assert not torch.allclose(base, model(image, other_tokens), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", FUSION)
+def test_one_image_encoding_answers_many_questions(name):
+    """answer(encode_image(x) repeated, q) == forward(x repeated, q): batching by image."""
+    torch.manual_seed(0)
+    model = architectures.create(name).eval()
+    image, _ = architectures.spec(name).example_inputs(2)
+    tokens = torch.randint(1, 32, (6, 10))
+    with torch.no_grad():
+        features = model.encode_image(image).repeat_interleave(3, dim=0)
+        together = model.answer(features, tokens)
+        separately = model(image.repeat_interleave(3, dim=0), tokens)
+    torch.testing.assert_close(together, separately, atol=1e-5, rtol=1e-4)
+
+
+def test_padding_does_not_change_the_answer():
+    torch.manual_seed(0)
+    model = architectures.create("fusion_xattn").eval()
+    image = torch.randn(1, 3, 75, 75)
+    short = torch.tensor([[5, 6, 7, 0, 0, 0]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(image, short), model(image, short[:, :3]))
