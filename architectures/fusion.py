@@ -3,8 +3,9 @@
 Every net shares three parts and differs only in how it fuses them:
 
 - the image encoder of Santoro et al. 2017 (arXiv:1706.01427): four 3x3
-  stride-2 convolutions with BN and ReLU (32/64/128/256 channels), turning a
-  75x75 image into a 5x5 grid of feature cells;
+  stride-2 convolutions with BN and ReLU, turning a 75x75 image into a 5x5
+  grid of feature cells. Departure: 32/64/128/128 channels (paper: up to 256),
+  so that every net trains on a CPU;
 - a question encoder: word embeddings and a GRU over the token ids (0 pads);
 - a classifier over the answer vocabulary.
 
@@ -23,8 +24,9 @@ that encoding. The variants:
 - ``fusion_rn``: the relation network of Santoro et al.: a shared MLP g over
   every pair of cells (with coordinates) and the question, summed, then f.
   Departure: g's first layer is applied to each cell once (W_a o_i + W_b o_j
-  + W_q q equals W [o_i, o_j, q]), which makes the pairwise stage cheap; widths
-  256 instead of 2000/1000.
+  + W_q q equals W [o_i, o_j, q]), which makes the pairwise stage cheap; g is
+  4 layers of 64 and f 64-64-10 (paper: 4 x 2000 and 2000-1000-500-100), again
+  for CPU training.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class FusionNet(nn.Module):
     def __init__(
         self,
         *,
-        widths: tuple[int, ...] = (32, 64, 128, 256),
+        widths: tuple[int, ...] = (32, 64, 128, 128),
         embed_dim: int = 32,
         question_dim: int = 128,
         vocab_size: int = 32,
@@ -233,7 +235,7 @@ class RelationNetwork(FusionNet):
     """sum over cell pairs (i, j) of g(o_i, o_j, q), then f. Cells carry their coordinates."""
 
     def __init__(
-        self, *, hidden: int = 256, g_layers: int = 4, dropout: float = 0.5, **shared
+        self, *, hidden: int = 64, g_layers: int = 4, dropout: float = 0.5, **shared
     ) -> None:
         super().__init__(**shared)
         cell_dim = self.feature_channels + 2
@@ -247,7 +249,7 @@ class RelationNetwork(FusionNet):
                 for layer in (nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
             )
         )
-        self.f = mlp(hidden, hidden, hidden, self.num_classes, dropout=dropout)
+        self.f = mlp(hidden, hidden, self.num_classes, dropout=dropout)
         init_weights(self)
 
     def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

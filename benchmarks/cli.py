@@ -17,7 +17,7 @@ import torch
 import architectures
 from benchmarks import __version__, results, runner
 from benchmarks.catalog import architecture_table
-from benchmarks.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT, DataSpec
+from benchmarks.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT
 from benchmarks.errors import UserError
 from benchmarks.measure.calibration import calibrate
 from benchmarks.measure.device import DTYPES, resolve_device
@@ -66,14 +66,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def build_suite(args: argparse.Namespace) -> Suite:
     """The suite to run: a shipped or user file, with the command line's overrides."""
     suite = load_suite(args.suite)
-    training = {
+    budget = {
         "epochs": args.epochs,
         "time_budget_s": args.time_budget,
         "train_subset": args.train_subset,
     }
+    budget = {key: value for key, value in budget.items() if value is not None}
+    entries = expand_entries(args.arch) if args.arch else suite.entries
     try:
         changes = {
-            "entries": expand_entries(args.arch) if args.arch else None,
+            "entries": tuple(
+                dataclasses.replace(e, training={**e.training, **budget}) for e in entries
+            ),
             "device": args.device,
             "batch_sizes": args.batch_sizes,
             "train_batch_size": args.train_batch_size,
@@ -81,10 +85,7 @@ def build_suite(args: argparse.Namespace) -> Suite:
             "input_size": args.input_size,
             "dataset": args.dataset,
             "seeds": args.seeds,
-            "training": dataclasses.replace(
-                suite.training,
-                **{key: value for key, value in training.items() if value is not None},
-            ),
+            "training": dataclasses.replace(suite.training, **budget),
         }
         return suite.replace(**{key: value for key, value in changes.items() if value is not None})
     except ValueError as error:  # an invalid training budget
@@ -99,12 +100,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    data = (
-        DataSpec(suite.dataset, args.data_root, args.download, args.cache_dir)
-        if suite.dataset
-        else None
-    )
-    jobs = runner.expand_jobs(suite, device, threads, data)  # loads the data set: fails early
+    jobs = runner.expand_jobs(
+        suite,
+        device,
+        threads,
+        data_root=args.data_root,
+        download=args.download,
+        cache_dir=args.cache_dir,
+    )  # loads the data sets: a missing one fails here, before anything is written
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
     done = runner.prepare_run_dir(out, args.resume)
 
@@ -129,17 +132,15 @@ def announce(suite: Suite, jobs: int, device: torch.device, threads: int, out: P
         threads,
         out,
     )
-    if suite.measures_accuracy:
-        budget = suite.training
+    trained = [entry for entry in suite.entries if suite.measures_accuracy(entry)]
+    for entry in trained:
+        budget = suite.training_for(entry)
         cap = f", at most {budget.time_budget_s:g} s" if budget.time_budget_s else ""
         log.info(
-            "accuracy: %s, %d epochs%s per run, seeds %s",
-            suite.dataset,
-            budget.epochs,
-            cap,
-            list(suite.seeds),
-        )
-    else:
+            "accuracy of %s: %s, %d epochs%s, seeds %s",
+            entry.arch, suite.dataset_for(entry), budget.epochs, cap, list(suite.seeds),
+        )  # fmt: skip
+    if not trained:
         print(
             "No accuracy in this run (no data set or no training): efficiency only.",
             file=sys.stderr,

@@ -26,6 +26,7 @@ import torch
 
 import architectures
 from benchmarks.data import DataSpec
+from benchmarks.data.sort_of_clevr import SortOfClevr
 from benchmarks.errors import UserError
 from benchmarks.measure import memory
 from benchmarks.measure.calibration import Calibration
@@ -48,6 +49,7 @@ from benchmarks.results import (
 )
 from benchmarks.suites import Suite
 from benchmarks.train import TrainConfig, train
+from benchmarks.train_vqa import train_vqa
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class Job:
     dtype: str
     threads: int
     input_shape: tuple[int, int, int]  # (C, H, W) the model is built and measured for
-    num_classes: int | None = None  # the data set's; None keeps the architecture's default
+    fitted: str = "{}"  # canonical JSON of the builder keys the data set fixes (classes, ...)
     data: DataSpec | None = None
     seed: int = 0
     measure: tuple[str, ...] = ("flops", "time", "memory")
@@ -71,11 +73,12 @@ class Job:
     training: TrainConfig | None = None  # set on training jobs that measure accuracy
 
     def overrides(self) -> dict[str, Any]:
-        """The builder's config: the data set's channels and classes, then the user's keys."""
-        fitted = {"in_channels": self.input_shape[0]}
-        if self.num_classes is not None:
-            fitted["num_classes"] = self.num_classes
-        return {**fitted, **json.loads(self.config)}
+        """The builder's config: the input's channels, the data set's keys, then the user's."""
+        return {
+            "in_channels": self.input_shape[0],
+            **json.loads(self.fitted),
+            **json.loads(self.config),
+        }
 
     def identity(self) -> dict[str, Any]:
         """The row's identity columns."""
@@ -102,14 +105,22 @@ class Job:
 
 
 def expand_jobs(
-    suite: Suite, device: torch.device, threads: int, data: DataSpec | None = None
+    suite: Suite,
+    device: torch.device,
+    threads: int,
+    *,
+    data_root: str | None = None,
+    download: bool = False,
+    cache_dir: str | None = None,
 ) -> list[Job]:
     """Per architecture: an inference job per batch size, and a training job per seed
     (timing the training step, and training to accuracy when the suite measures it).
-    With a data set, models are built for its image shape and classes."""
+    With a data set, models are built for its input shape, classes and vocabulary."""
     jobs = []
-    dataset = data.load() if data else None
     for entry in suite.entries:
+        name = suite.dataset_for(entry)
+        data = DataSpec(name, data_root, download, cache_dir) if name else None
+        dataset = data.load() if data else None  # loaded once per process; fails early
         common = {
             "suite": suite.name,
             "arch": entry.arch,
@@ -120,20 +131,20 @@ def expand_jobs(
             "input_shape": dataset.shape
             if dataset
             else _default_shape(entry.arch, suite.input_size),
-            "num_classes": dataset.num_classes if dataset else None,
+            "fitted": json.dumps(dataset.model_config() if dataset else {}, sort_keys=True),
             "data": data,
             "measure": suite.measure,
             "timing": suite.timing,
         }
         for batch in suite.batch_sizes:
             jobs.append(Job(mode="infer", batch_size=batch, seed=suite.seeds[0], **common))
-        if suite.train_batch_size:
-            training = suite.training if suite.measures_accuracy else None
+        if suite.train_batch_size_for(entry):
+            training = suite.training_for(entry) if suite.measures_accuracy(entry) else None
             for seed in suite.seeds if training else suite.seeds[:1]:
                 jobs.append(
                     Job(
                         mode="train",
-                        batch_size=suite.train_batch_size,
+                        batch_size=suite.train_batch_size_for(entry),
                         seed=seed,
                         training=training,
                         **common,
@@ -266,7 +277,8 @@ def train_to_accuracy(job: Job, device: torch.device) -> dict[str, Any]:
             100 * epoch["test_acc"], epoch["train_time_s"],
         )  # fmt: skip
 
-    outcome = train(
+    trainer = train_vqa if isinstance(dataset, SortOfClevr) else train
+    outcome = trainer(
         model, dataset, config,
         batch_size=job.batch_size, device=device, dtype=job.dtype, seed=job.seed, on_epoch=progress,
     )  # fmt: skip

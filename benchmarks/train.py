@@ -5,8 +5,9 @@ sliced from a shuffled index, augmented there (random crop from a 4-pixel
 zero padding, horizontal flip where the data set allows it) and normalised by
 the training set's per-channel mean and std: no per-sample Python, no
 DataLoader workers. SGD with Nesterov momentum, weight decay, a one-cycle or
-cosine learning-rate schedule and optional label smoothing; bf16/fp16 autocast
-and channels_last on CUDA.
+cosine learning-rate schedule and optional label smoothing (or AdamW);
+bf16/fp16 autocast and channels_last on CUDA. ``fit`` is the loop itself, shared
+with the question-answering task (train_vqa.py); ``train`` feeds it images.
 
 The budget is a number of epochs, optionally capped by seconds of training
 (evaluation excluded). The schedule follows whichever budget is nearer its end,
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from benchmarks.measure.device import autocast, synchronize
 
 log = logging.getLogger(__name__)
 SCHEDULES = ("onecycle", "cosine")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class TrainConfig:
     lr: float = 0.1  # peak learning rate
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    optimizer: str = "sgd"  # sgd (Nesterov momentum) or adamw
     schedule: str = "onecycle"  # onecycle: linear warm-up then linear decay to 0; cosine
     warmup: float = 0.2  # fraction of the budget spent warming up
     label_smoothing: float = 0.0
@@ -53,6 +56,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}"
+            )
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}"
@@ -74,11 +81,13 @@ class TrainResult:
     test_acc: float | None = None
     best_test_acc: float | None = None
     time_to_target_s: float | None = None
+    details: dict[str, float] = field(default_factory=dict)  # the last epoch's other test metrics
     curve: list[dict[str, Any]] = field(default_factory=list)
 
     def columns(self) -> dict[str, Any]:
         """The result's row columns (accuracies as fractions), without status and curve."""
-        return {k: v for k, v in asdict(self).items() if k not in ("status", "message", "curve")}
+        skip = ("status", "message", "curve", "details")
+        return {**{k: v for k, v in asdict(self).items() if k not in skip}, **self.details}
 
 
 def lr_factor(progress: float, schedule: str, warmup: float) -> float:
@@ -143,6 +152,82 @@ def evaluate(
     return correct.item() / len(labels)
 
 
+Batch = tuple[torch.Tensor, torch.Tensor]  # (logits, targets) of one training step
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum, or AdamW, at the config's peak learning rate."""
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=True,
+        weight_decay=config.weight_decay,
+    )
+
+
+def fit(
+    model: nn.Module,
+    config: TrainConfig,
+    *,
+    batches: Callable[[], Iterator[Callable[[], Batch]]],
+    steps_per_epoch: int,
+    evaluate_epoch: Callable[[], dict[str, float]],
+    device: torch.device,
+    dtype: str = "fp32",
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """The budgeted training loop that every task shares.
+
+    ``batches()`` yields, for one epoch, callables that run the model on one
+    batch and return (logits, targets); ``evaluate_epoch()`` returns the test
+    metrics after an epoch, ``test_acc`` among them.
+    """
+    optimizer = make_optimizer(model, config)
+    total_steps = config.epochs * steps_per_epoch
+    result, step = TrainResult(), 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        synchronize(device)
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
+        for batch in batches():
+            elapsed = result.train_time_s + time.perf_counter() - epoch_start
+            budget = elapsed / config.time_budget_s if config.time_budget_s else 0.0
+            progress = max(step / total_steps, budget)
+            if progress >= 1:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_factor(progress, config.schedule, config.warmup)
+            with autocast(device, dtype):
+                logits, targets = batch()
+                loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().float() * len(targets)
+            correct += (logits.argmax(1) == targets).sum()
+            seen += len(targets)
+            step += 1
+        synchronize(device)
+        result.train_time_s += time.perf_counter() - epoch_start
+        if seen == 0:
+            break
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            result.status, result.message = "diverged", f"loss became {train_loss} in epoch {epoch}"
+            log.warning("training diverged in epoch %d", epoch)
+            break
+        _record_epoch(result, epoch, train_loss, correct.item() / seen, evaluate_epoch(), config)
+        if on_epoch is not None:
+            on_epoch(result.curve[-1])
+    return result
+
+
 def train(
     model: nn.Module,
     dataset: ImageDataset,
@@ -154,73 +239,36 @@ def train(
     seed: int = 0,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` under ``config``'s budget, evaluating the test set after each epoch."""
+    """Train an image classifier under ``config``'s budget, testing after each epoch."""
     if config.train_subset:
         dataset = dataset.subset(config.train_subset, seed=0)
     channels_last = device.type == "cuda"
-    model.to(
-        device, memory_format=torch.channels_last if channels_last else torch.contiguous_format
-    )
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
     generator = torch.Generator(device=device).manual_seed(seed)
     images, labels = dataset.train_images.to(device), dataset.train_labels.to(device)
     test_images, test_labels = dataset.test_images.to(device), dataset.test_labels.to(device)
     normalize = Normalizer(images, channels_last)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=True,
-        weight_decay=config.weight_decay,
-    )
-    steps_per_epoch = math.ceil(len(labels) / batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    result, step = TrainResult(), 0
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        synchronize(device)
-        epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        order = torch.randperm(len(labels), generator=generator, device=device)
-        for index in order.split(batch_size):
-            elapsed = result.train_time_s + time.perf_counter() - epoch_start
-            progress = max(
-                step / total_steps, elapsed / config.time_budget_s if config.time_budget_s else 0
-            )
-            if progress >= 1:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(progress, config.schedule, config.warmup)
-            batch_labels = labels[index]
+
+    def batches() -> Iterator[Callable[[], Batch]]:
+        for index in torch.randperm(len(labels), generator=generator, device=device).split(
+            batch_size
+        ):
             inputs = normalize(augment(images[index], generator, flip=dataset.flip))
-            with autocast(device, dtype):
-                logits = model(inputs)
-                loss = F.cross_entropy(logits, batch_labels, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach().float() * len(index)
-            correct += (logits.argmax(1) == batch_labels).sum()
-            seen += len(index)
-            step += 1
-        synchronize(device)
-        result.train_time_s += time.perf_counter() - epoch_start
-        if seen == 0:
-            break
-        train_loss = loss_sum.item() / seen
-        if not math.isfinite(train_loss):
-            result.status, result.message = "diverged", f"loss became {train_loss} in epoch {epoch}"
-            log.warning("training diverged in epoch %d", epoch)
-            break
-        test_acc = evaluate(
+            yield lambda inputs=inputs, index=index: (model(inputs), labels[index])
+
+    def evaluate_epoch() -> dict[str, float]:
+        accuracy = evaluate(
             model, test_images, test_labels, normalize,
             batch_size=config.eval_batch_size, device=device, dtype=dtype,
         )  # fmt: skip
-        _record_epoch(result, epoch, train_loss, correct.item() / seen, test_acc, config)
-        if on_epoch is not None:
-            on_epoch(result.curve[-1])
-    return result
+        return {"test_acc": accuracy}
+
+    return fit(
+        model, config,
+        batches=batches, steps_per_epoch=math.ceil(len(labels) / batch_size),
+        evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
+    )  # fmt: skip
 
 
 def _record_epoch(
@@ -228,12 +276,14 @@ def _record_epoch(
     epoch: int,
     train_loss: float,
     train_acc: float,
-    test_acc: float,
+    metrics: dict[str, float],
     config: TrainConfig,
 ) -> None:
+    test_acc = metrics["test_acc"]
     result.epochs_done = epoch
     result.train_loss, result.train_acc, result.test_acc = train_loss, train_acc, test_acc
     result.best_test_acc = max(result.best_test_acc or 0.0, test_acc)
+    result.details = {key: value for key, value in metrics.items() if key != "test_acc"}
     reached = config.target_accuracy is not None and test_acc >= config.target_accuracy
     if reached and result.time_to_target_s is None:
         result.time_to_target_s = result.train_time_s
@@ -242,8 +292,8 @@ def _record_epoch(
             "epoch": epoch,
             "train_loss": train_loss,
             "train_acc": train_acc,
-            "test_acc": test_acc,
             "train_time_s": result.train_time_s,
+            **metrics,
         }
     )
     log.debug("epoch %d: loss %.4f, train %.4f, test %.4f", epoch, train_loss, train_acc, test_acc)

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from benchmarks import results, runner
-from benchmarks.data import DataSpec
 from benchmarks.suites import Entry, Suite
 from benchmarks.train import TrainConfig
 
@@ -122,7 +121,7 @@ def test_isolated_jobs_run_in_child_processes(tmp_path):
 def test_training_jobs_carry_accuracy_and_write_curves(toy_architectures, tmp_path):
     training = TrainConfig(epochs=2, lr=0.05, train_subset=256)
     suite = suite_of("tiny", dataset="mnist5k", seeds=(0, 1), training=training)
-    jobs = runner.expand_jobs(suite, CPU, threads=1, data=DataSpec("mnist5k"))
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
     assert [(job.mode, job.seed) for job in jobs] == [("infer", 0), ("train", 0), ("train", 1)]
     outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
     infer, *train = outcome.rows
@@ -142,7 +141,7 @@ def test_training_jobs_carry_accuracy_and_write_curves(toy_architectures, tmp_pa
 def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_path):
     training = TrainConfig(epochs=2, lr=1e12, warmup=0, train_subset=128)
     suite = suite_of("tiny", batch_sizes=(2,), dataset="mnist5k", training=training)
-    jobs = runner.expand_jobs(suite, CPU, threads=1, data=DataSpec("mnist5k"))
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
     outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
     infer, trained = outcome.rows
     assert infer["status"] == "ok"

@@ -8,7 +8,10 @@ Names:
   format (``cifar-10-batches-py/``), as an ImageFolder tree (``train/<class>/``,
   ``test/<class>/``), or as a ``.tar.gz`` of such a tree; ``download=True``
   fetches torchvision's copy;
-- ``imagefolder:PATH``: any ImageFolder tree or its ``.tar.gz``.
+- ``imagefolder:PATH``: any ImageFolder tree or its ``.tar.gz``;
+- ``sort_of_clevr`` (10,000 images) or ``sort_of_clevr:N``: the visual
+  question answering task of Santoro et al. 2017, generated here (see
+  sort_of_clevr.py); image + question data for the fusion nets.
 
 Decoded image files are cached once as uint8 arrays under ``cache_dir``, keyed
 by the source and a checksum of it, so a second run starts in seconds.
@@ -20,14 +23,18 @@ import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from benchmarks.errors import UserError
 
+if TYPE_CHECKING:
+    from benchmarks.data.sort_of_clevr import SortOfClevr
+
 DEFAULT_DATA_ROOT = Path(os.environ.get("ARCHBENCH_DATA", "data"))
 DEFAULT_CACHE_DIR = Path(os.environ.get("ARCHBENCH_CACHE", Path.home() / ".cache" / "archbench"))
-NAMES = ("mnist5k", "cifar10", "cifar100", "imagefolder:PATH")
+NAMES = ("mnist5k", "cifar10", "cifar100", "imagefolder:PATH", "sort_of_clevr[:N]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,10 @@ class ImageDataset:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.train_images.shape[1:])
+
+    def model_config(self) -> dict[str, int]:
+        """The builder keys this data set fixes."""
+        return {"in_channels": self.shape[0], "num_classes": self.num_classes}
 
     def subset(self, train_size: int, seed: int = 0) -> ImageDataset:
         """The first ``train_size`` training images of a fixed-seed shuffle; the full test set."""
@@ -72,11 +83,16 @@ def load_dataset(
     data_root: Path | None = None,
     download: bool = False,
     cache_dir: Path | None = None,
-) -> ImageDataset:
+) -> ImageDataset | SortOfClevr:
     """Load a data set by name (see the module docstring); UserError when it is missing."""
-    from benchmarks.data import cifar, embedded, imagefolder
+    from benchmarks.data import cifar, embedded, imagefolder, sort_of_clevr
 
     cache_dir = cache_dir or DEFAULT_CACHE_DIR
+    if is_question_answering(name):
+        size = name.partition(":")[2]
+        if size and not (size.isdigit() and int(size) > sort_of_clevr.TEST_SIZE):
+            raise UserError(f"{name}: the size must be an integer above {sort_of_clevr.TEST_SIZE}")
+        return sort_of_clevr.load(int(size or sort_of_clevr.DEFAULT_SIZE), cache_dir=cache_dir)
     if name == "mnist5k":
         return embedded.mnist5k()
     if name in cifar.FOLDERS:
@@ -91,6 +107,11 @@ def load_dataset(
     raise UserError(f"unknown data set {name!r}; choose from {', '.join(NAMES)}")
 
 
+def is_question_answering(name: str) -> bool:
+    """Whether the data set ``name`` pairs images with questions (for image+tokens models)."""
+    return name == "sort_of_clevr" or name.startswith("sort_of_clevr:")
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """Where a data set comes from: everything ``load_dataset`` needs, hashable."""
@@ -100,13 +121,13 @@ class DataSpec:
     download: bool = False
     cache_dir: str | None = None
 
-    def load(self) -> ImageDataset:
+    def load(self) -> ImageDataset | SortOfClevr:
         """The data set, loaded once per process."""
         return _load_once(self)
 
 
 @functools.cache
-def _load_once(spec: DataSpec) -> ImageDataset:
+def _load_once(spec: DataSpec) -> ImageDataset | SortOfClevr:
     return load_dataset(
         spec.name,
         data_root=Path(spec.root) if spec.root else None,

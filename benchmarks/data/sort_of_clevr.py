@@ -25,11 +25,16 @@ tokens over the fixed vocabulary VOCAB, padded with 0 to QUESTION_LENGTH.
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
+log = logging.getLogger(__name__)
 COLOURS = ("red", "green", "blue", "orange", "gray", "yellow")
 RGB = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 156, 0), (128, 128, 128), (255, 255, 0))
 SHAPES = ("square", "circle")
@@ -55,6 +60,8 @@ VOCAB = (
 )
 QUESTION_LENGTH = max(len(t.split()) for kind in TEMPLATES for t in kind)
 IMAGE_SIZE, OBJECT_SIZE, QUESTIONS_PER_KIND = 75, 10, 10
+DEFAULT_SIZE, TEST_SIZE, SEED = 10_000, 200, 0
+VERSION = 1  # of the generator: part of the cache key
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,13 @@ class SortOfClevr:
     scenes: torch.Tensor
     questions: torch.Tensor
     test_size: int
+
+    shape = (3, IMAGE_SIZE, IMAGE_SIZE)
+    num_classes = len(ANSWERS)
+
+    def model_config(self) -> dict[str, int]:
+        """The builder keys this data set fixes."""
+        return {"in_channels": 3, "num_classes": len(ANSWERS), "vocab_size": len(VOCAB)}
 
     @property
     def tokens(self) -> torch.Tensor:
@@ -156,7 +170,30 @@ def _draw(scene: np.ndarray) -> np.ndarray:
     return image.transpose(2, 0, 1)
 
 
-def generate(size: int = 10_000, test_size: int = 200, seed: int = 0) -> SortOfClevr:
+def load(size: int = DEFAULT_SIZE, *, cache_dir: Path) -> SortOfClevr:
+    """The set of ``size`` images (the last TEST_SIZE held out), from the cache once generated."""
+    path = cache_dir / f"sort_of_clevr-{size}-{TEST_SIZE}-seed{SEED}-v{VERSION}.npz"
+    if path.exists():
+        with np.load(path) as arrays:
+            tensors = {
+                key: torch.from_numpy(arrays[key]) for key in ("images", "scenes", "questions")
+            }
+        return SortOfClevr(name=f"sort_of_clevr:{size}", test_size=TEST_SIZE, **tensors)
+    log.info("generating Sort-of-CLEVR with %d images (once; cached in %s)", size, cache_dir)
+    data = replace(generate(size, TEST_SIZE, SEED), name=f"sort_of_clevr:{size}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npz", delete=False) as tmp:
+        np.savez(
+            tmp,
+            images=data.images.numpy(),
+            scenes=data.scenes.numpy(),
+            questions=data.questions.numpy(),
+        )
+    os.replace(tmp.name, path)
+    return data
+
+
+def generate(size: int = DEFAULT_SIZE, test_size: int = TEST_SIZE, seed: int = SEED) -> SortOfClevr:
     """``size`` images with 20 questions each, deterministic in ``seed``."""
     if not 0 < test_size < size:
         raise ValueError(f"test_size must be between 0 and size ({size}), not {test_size}")

@@ -5,6 +5,7 @@ but ``architectures``:
 
     description = "what the suite is for"
     architectures = ["resnet20", "plain*", {arch = "resnet20_grouped", config = {groups = 8}}]
+    # an entry's table may also set its own dataset, train_batch_size and training overrides
     batch_sizes = [1, 64]          # inference rows, one per batch size
     train_batch_size = 32          # a training-step row at this batch size; 0 for none
     dtype = "fp32"                 # fp32, bf16 or fp16 (autocast)
@@ -39,6 +40,7 @@ from typing import Any
 
 import architectures
 from architectures._registry import unknown_name_message
+from benchmarks.data import is_question_answering
 from benchmarks.errors import UserError
 from benchmarks.measure.device import DTYPES
 from benchmarks.measure.latency import TimingConfig
@@ -50,14 +52,19 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MEASUREMENTS = ("flops", "time", "memory", "accuracy")
+ENTRY_KEYS = {"arch", "config", "dataset", "training", "train_batch_size"}
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One architecture of a suite, with config overrides."""
+    """One architecture of a suite, with config overrides, and optionally its own data
+    set and training overrides (so one suite can train image and fusion nets)."""
 
     arch: str
     config: Mapping[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    training: Mapping[str, Any] = field(default_factory=dict)
+    train_batch_size: int | None = None
 
     @property
     def config_json(self) -> str:
@@ -98,22 +105,42 @@ class Suite:
             raise UserError("input_size applies to synthetic inputs; a data set fixes its own")
         if not self.seeds or len(set(self.seeds)) < len(self.seeds):
             raise UserError(f"seeds must be distinct integers, not {list(self.seeds)}")
-        for entry in self.entries:  # unknown names and config keys fail here, before any work
+        for entry in self.entries:  # unknown names, keys and mismatched data fail before any work
             arch = architectures.spec(entry.arch)
             arch.config(**entry.config)
-            if self.dataset and arch.input_kind is not architectures.InputKind.IMAGE:
-                kind = arch.input_kind.value
-                raise UserError(
-                    f"{entry.arch} takes {kind}; the data set {self.dataset} has images only"
-                )
+            self.training_for(entry)
+            dataset = self.dataset_for(entry)
+            if dataset and arch.input_kind is not data_input_kind(dataset):
+                kind = data_input_kind(dataset).value
+                takes = arch.input_kind.value
+                raise UserError(f"{entry.arch} takes {takes} inputs; {dataset} gives {kind} inputs")
 
     def replace(self, **changes: Any) -> Suite:
         return dataclasses.replace(self, **changes)
 
-    @property
-    def measures_accuracy(self) -> bool:
+    def dataset_for(self, entry: Entry) -> str | None:
+        return entry.dataset or self.dataset
+
+    def train_batch_size_for(self, entry: Entry) -> int:
+        return entry.train_batch_size or self.train_batch_size
+
+    def training_for(self, entry: Entry) -> TrainConfig:
+        """The suite's training recipe with the entry's overrides."""
+        try:
+            return dataclasses.replace(self.training, **entry.training)
+        except (TypeError, ValueError) as error:
+            raise UserError(f"training of {entry.arch}: {error}") from None
+
+    def measures_accuracy(self, entry: Entry) -> bool:
         """Training to accuracy needs a data set and training rows."""
-        return "accuracy" in self.measure and self.dataset is not None and self.train_batch_size > 0
+        trains = "accuracy" in self.measure and self.train_batch_size_for(entry) > 0
+        return trains and self.dataset_for(entry) is not None
+
+
+def data_input_kind(dataset: str) -> architectures.InputKind:
+    """What a data set feeds a model: images, or images with question tokens."""
+    kind = architectures.InputKind
+    return kind.IMAGE_TOKENS if is_question_answering(dataset) else kind.IMAGE
 
 
 def shipped_suites() -> list[str]:
@@ -179,11 +206,12 @@ def expand_entries(items: list[Any]) -> tuple[Entry, ...]:
             entries += [Entry(name) for name in matched]
         elif isinstance(item, str):
             entries.append(Entry(item))
-        elif isinstance(item, dict) and set(item) <= {"arch", "config"} and "arch" in item:
-            entries.append(Entry(item["arch"], item.get("config", {})))
+        elif isinstance(item, dict) and set(item) <= ENTRY_KEYS and "arch" in item:
+            entries.append(Entry(**item))
         else:
+            keys = ", ".join(sorted(ENTRY_KEYS))
             raise UserError(
-                f"an architecture entry must be a name or {{arch, config}}, not {item!r}"
+                f"an architecture entry must be a name or a table of {keys}, not {item!r}"
             )
     unique = {(entry.arch, entry.config_json): entry for entry in entries}
     return tuple(unique.values())

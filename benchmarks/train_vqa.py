@@ -1,0 +1,168 @@
+"""Training the fusion nets on Sort-of-CLEVR, batched by image, and the answer floors.
+
+Each step takes ``batch_size`` images, encodes each once (``encode_image``)
+and answers all 20 of its questions from that encoding (``answer``), so a
+step trains on 20 x ``batch_size`` questions for the price of ``batch_size``
+image encodings. Images are normalised but not augmented: crops and flips
+would change where the objects are, and so the answers. The budget, schedule
+and bookkeeping are those of ``train.fit``.
+
+Floors: Sort-of-CLEVR has strong answer priors. For each question subtype the
+floor is the better of two answers that need no fusion: the majority answer
+of the training questions, and a colour-blind answer from the whole image
+that ignores which object is asked about (the image's majority shape for
+shape, closest and furthest; the number of objects of that shape for count;
+yes/no questions have no colour-blind answer better than the majority). A net
+at its floor has not learned to find the object named in the question.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchmarks.data.sort_of_clevr import ANSWERS, SUBTYPES, SortOfClevr
+from benchmarks.measure.device import autocast
+from benchmarks.train import Batch, Normalizer, TrainConfig, TrainResult, fit
+
+GROUPS = tuple((kind, subtype) for kind in range(2) for subtype in range(3))
+KIND_NAMES = ("nonrel", "rel")  # column suffixes
+ROW_METRICS = tuple(f"{prefix}_{name}" for prefix in ("test_acc", "floor") for name in KIND_NAMES)
+
+
+def group_name(kind: int, subtype: int) -> str:
+    return SUBTYPES[kind][subtype]
+
+
+def colour_blind_answers(data: SortOfClevr) -> torch.Tensor:
+    """(N, 20) answers that ignore the colour asked about (see the module docstring)."""
+    circles = data.scenes[:, :, 2].sum(1)
+    majority_shape = (circles > 3).long()  # ties (3 and 3) answer square
+    majority_count = torch.maximum(circles, 6 - circles)
+    shape_answer = ANSWERS.index("square") + majority_shape
+    count_answer = ANSWERS.index("1") + majority_count - 1
+    kind, subtype = data.questions[..., 1], data.questions[..., 2]
+    answers = shape_answer[:, None].expand_as(kind).clone()
+    answers[(kind == 1) & (subtype == 2)] = count_answer[:, None].expand_as(kind)[
+        (kind == 1) & (subtype == 2)
+    ]
+    answers[(kind == 0) & (subtype > 0)] = -1  # yes/no: no colour-blind answer
+    return answers
+
+
+def floors(data: SortOfClevr) -> dict[str, float]:
+    """Per subtype and per kind, the test accuracy of the better no-fusion answer."""
+    train, test = data.split("train"), data.split("test")
+    blind = colour_blind_answers(test)
+    truth, kind, subtype = test.questions[..., 3], test.questions[..., 1], test.questions[..., 2]
+    result, per_question = {}, torch.zeros(truth.shape)
+    for k, s in GROUPS:
+        mask = (kind == k) & (subtype == s)
+        train_mask = (train.questions[..., 1] == k) & (train.questions[..., 2] == s)
+        majority = torch.bincount(
+            train.questions[..., 3][train_mask], minlength=len(ANSWERS)
+        ).argmax()
+        accuracy = max(
+            (truth[mask] == majority).float().mean(), (truth[mask] == blind[mask]).float().mean()
+        )
+        result[f"floor_{group_name(k, s)}"] = accuracy.item()
+        per_question[mask] = accuracy.item()
+    for k, name in enumerate(KIND_NAMES):
+        result[f"floor_{name}"] = per_question[kind == k].mean().item()
+    return result
+
+
+def evaluate_vqa(
+    model: nn.Module,
+    data: SortOfClevr,
+    normalize: Normalizer,
+    *,
+    batch_size: int,
+    device: torch.device,
+    dtype: str = "fp32",
+) -> dict[str, float]:
+    """Test accuracy overall, per kind (``test_acc_rel``...) and subtype (``acc_closest``...)."""
+    model.eval()
+    correct = []
+    with torch.inference_mode(), autocast(device, dtype):
+        for start in range(0, len(data.images), batch_size):
+            part = slice(start, start + batch_size)
+            logits = answer_all(
+                model, normalize(data.images[part].to(device)), data.tokens[part].to(device)
+            )
+            correct.append(
+                (logits.argmax(1).cpu() == data.questions[part, :, 3].flatten()).view(-1, 20)
+            )
+    hits = torch.cat(correct).float()
+    kind, subtype = data.questions[..., 1], data.questions[..., 2]
+    metrics = {"test_acc": hits.mean().item()}
+    for k, name in enumerate(KIND_NAMES):
+        metrics[f"test_acc_{name}"] = hits[kind == k].mean().item()
+    for k, s in GROUPS:
+        metrics[f"acc_{group_name(k, s)}"] = hits[(kind == k) & (subtype == s)].mean().item()
+    return metrics
+
+
+def answer_all(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Logits for every question of every image, (B * 20, answers), each image encoded once."""
+    questions = tokens.shape[1]
+    features = model.encode_image(images).repeat_interleave(questions, dim=0)
+    return model.answer(features, tokens.flatten(0, 1))
+
+
+def train_vqa(
+    model: nn.Module,
+    data: SortOfClevr,
+    config: TrainConfig,
+    *,
+    batch_size: int,
+    device: torch.device,
+    dtype: str = "fp32",
+    seed: int = 0,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train a fusion net under ``config``'s budget; ``batch_size`` counts images."""
+    train, test = data.split("train"), data.split("test")
+    if config.train_subset:
+        keep = slice(0, config.train_subset)
+        train = replace(
+            train,
+            images=train.images[keep],
+            scenes=train.scenes[keep],
+            questions=train.questions[keep],
+        )
+    model.to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    images, tokens = train.images.to(device), train.tokens.to(device)
+    answers = train.questions[..., 3].to(device)
+    normalize = Normalizer(images)
+    floor_metrics = floors(data)
+
+    def batches() -> Iterator[Callable[[], Batch]]:
+        for index in torch.randperm(len(images), generator=generator, device=device).split(
+            batch_size
+        ):
+            yield lambda index=index: (
+                answer_all(model, normalize(images[index]), tokens[index]),
+                answers[index].flatten(),
+            )
+
+    def evaluate_epoch() -> dict[str, float]:
+        images_per_batch = max(1, config.eval_batch_size // 20)
+        metrics = evaluate_vqa(
+            model, test, normalize, batch_size=images_per_batch, device=device, dtype=dtype
+        )
+        return {**metrics, **floor_metrics}
+
+    result = fit(
+        model, config,
+        batches=batches, steps_per_epoch=math.ceil(len(images) / batch_size),
+        evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
+    )  # fmt: skip
+    result.details = {key: result.details[key] for key in ROW_METRICS if key in result.details}
+    return result
