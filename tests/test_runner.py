@@ -147,3 +147,19 @@ def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_pat
     assert infer["status"] == "ok"
     assert trained["status"] == "diverged" and "epoch 1" in trained["message"]
     assert trained["time_median_ms"] > 0  # the step time was measured before training
+
+
+def test_fusion_nets_train_on_question_answering_rows(tmp_path):
+    training = TrainConfig(epochs=1, optimizer="adamw", lr=1e-3)
+    entry = Entry("fusion_concat", dataset="sort_of_clevr:300", train_batch_size=8)
+    suite = Suite(
+        name="t", entries=(entry,), batch_sizes=(2,), timing=FAST_TIMING, training=training
+    )
+    jobs = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))
+    assert json.loads(jobs[0].fitted) == {"in_channels": 3, "num_classes": 10, "vocab_size": 24}
+    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
+    infer, trained = outcome.rows
+    assert infer["input_shape"] == "3x75x75" and infer["macs"] > 0
+    assert trained["status"] == "ok" and trained["batch_size"] == 8
+    for column in ("test_acc", "test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"):
+        assert 0 <= trained[column] <= 1, column
