@@ -203,8 +203,23 @@ def print_summary(table: pd.DataFrame) -> None:
         }
     )
     formats = ("", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "", "", "")
+    if table["test_acc_rel"].notna().any():  # question answering: by kind, beside the floors
+        summary.insert(11, "rel / non-rel (floors) %", by_question_kind(table))
+        formats = (*formats[:11], "", *formats[11:])
     print()
     print(summary.to_markdown(index=False, tablefmt="simple", floatfmt=formats))
+
+
+def by_question_kind(table: pd.DataFrame) -> list[str]:
+    """Relational / non-relational accuracy and their no-fusion floors, as text per row."""
+    cells = []
+    for row in table.itertuples():
+        if pd.isna(row.test_acc_rel):
+            cells.append("")
+            continue
+        accuracy = f"{100 * row.test_acc_rel:.1f} / {100 * row.test_acc_nonrel:.1f}"
+        cells.append(f"{accuracy} ({100 * row.floor_rel:.1f} / {100 * row.floor_nonrel:.1f})")
+    return cells
 
 
 def positive_int(text: str) -> int:

@@ -47,12 +47,9 @@ def colour_blind_answers(data: SortOfClevr) -> torch.Tensor:
     shape_answer = ANSWERS.index("square") + majority_shape
     count_answer = ANSWERS.index("1") + majority_count - 1
     kind, subtype = data.questions[..., 1], data.questions[..., 2]
-    answers = shape_answer[:, None].expand_as(kind).clone()
-    answers[(kind == 1) & (subtype == 2)] = count_answer[:, None].expand_as(kind)[
-        (kind == 1) & (subtype == 2)
-    ]
-    answers[(kind == 0) & (subtype > 0)] = -1  # yes/no: no colour-blind answer
-    return answers
+    count_question = (kind == 1) & (subtype == 2)
+    answers = torch.where(count_question, count_answer[:, None], shape_answer[:, None])
+    return answers.masked_fill((kind == 0) & (subtype > 0), -1)  # yes/no: no colour-blind answer
 
 
 def floors(data: SortOfClevr) -> dict[str, float]:
