@@ -7,6 +7,7 @@ Every net shares three parts and differs only in how it fuses them:
   grid of feature cells. Departure: 32/64/128/128 channels (paper: up to 256),
   so that every net trains on a CPU;
 - a question encoder: word embeddings and a GRU over the token ids (0 pads);
+  identical questions in a batch are encoded once;
 - a classifier over the answer vocabulary.
 
 ``forward(image, tokens)`` is ``answer(encode_image(image), tokens)``: a
@@ -56,6 +57,13 @@ class QuestionEncoder(nn.Module):
         self.gru = nn.GRU(embed_dim, hidden, batch_first=True)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        unique, inverse = torch.unique(tokens, dim=0, return_inverse=True)
+        if len(unique) < len(tokens):  # a batch by image repeats questions: encode each once
+            states, last = self.encode(unique)
+            return states[inverse], last[inverse]
+        return self.encode(tokens)
+
+    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         states, _ = self.gru(self.embedding(tokens))
         last = (tokens != 0).sum(1).clamp_min(1) - 1  # pads follow the words
         return states, states[torch.arange(len(tokens), device=tokens.device), last]

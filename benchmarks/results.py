@@ -183,7 +183,7 @@ def load(path: str | Path) -> pd.DataFrame:
         try:
             records = pd.read_csv(path).to_dict("records")
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-            raise UserError(f"{path} is not a results CSV: {error}") from None
+            raise UserError(f"{path} is not a results CSV: {str(error).strip()}") from None
     missing = sorted({column for row in records for column in KEY_COLUMNS if column not in row})
     if missing:
         raise UserError(f"{path} lacks the columns {missing}: not an archbench results file")
@@ -215,6 +215,14 @@ def write_results_csv(run_dir: Path) -> pd.DataFrame:
     )
     write_atomic(run_dir / RESULTS_FILE, table.to_csv(index=False))
     return table
+
+
+def read_env(path: Path) -> dict[str, Any]:
+    """A run's env.json (UserError when it is not JSON)."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON: {error}") from None
 
 
 def environment(device: torch.device, threads: int) -> dict[str, Any]:

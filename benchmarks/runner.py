@@ -15,7 +15,7 @@ import json
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +42,7 @@ from benchmarks.results import (
     SAMPLES_COLUMN,
     SCHEMA_VERSION,
     RowLog,
+    read_env,
     read_rows,
     row_key,
     write_atomic,
@@ -49,7 +50,7 @@ from benchmarks.results import (
 )
 from benchmarks.suites import Suite
 from benchmarks.train import TrainConfig, train
-from benchmarks.train_vqa import train_vqa
+from benchmarks.train_vqa import answer_all, question_batch, train_vqa
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +209,8 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
         step_flops = result.get("flops", 0) * job.batch_size
     else:
         num_classes = arch.config(**overrides)["num_classes"]
-        targets = torch.randint(num_classes, (job.batch_size,), device=device)
-        call = train_step_call(model, inputs, targets, device, job.dtype)
+        forward, targets = training_batch(job, model, inputs, num_classes, device)
+        call = train_step_call(model, forward, targets, device, job.dtype)
         step_flops = count_step_flops(call) if "flops" in job.measure else 0
 
     output = call()  # also the first warm-up call
@@ -234,6 +235,24 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
         del model, call
         result.update(train_to_accuracy(job, device))
     return result
+
+
+def training_batch(
+    job: Job,
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    num_classes: int,
+    device: torch.device,
+) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
+    """What the job's timed training step runs: (forward, targets). On Sort-of-CLEVR a
+    step is train_vqa's: each of the batch's images encoded once, all its questions
+    answered (batch_size images, 20 x batch_size questions)."""
+    if job.data is not None and job.data.asks_questions:
+        tokens = question_batch(job.batch_size, device)
+        targets = torch.randint(num_classes, (tokens.shape[0] * tokens.shape[1],), device=device)
+        return lambda: answer_all(model, inputs[0], tokens), targets
+    targets = torch.randint(num_classes, (job.batch_size,), device=device)
+    return lambda: model(*inputs), targets
 
 
 def flop_columns(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
@@ -365,7 +384,7 @@ def prepare_run_dir(out: Path, resume: bool) -> list[dict[str, Any]]:
 def record_session(out: Path, env: dict[str, Any], calibration: Calibration | None) -> None:
     """env.json: the latest environment, and every session's start and calibration."""
     path = out / ENV_FILE
-    sessions = json.loads(path.read_text()).get("sessions", []) if path.exists() else []
+    sessions = read_env(path).get("sessions", []) if path.exists() else []
     session = {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": env.get("command"),

@@ -26,10 +26,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.data.sort_of_clevr import ANSWERS, SUBTYPES, SortOfClevr
+from benchmarks.data.sort_of_clevr import (
+    ANSWERS,
+    QUESTIONS_PER_KIND,
+    SUBTYPES,
+    SortOfClevr,
+    question_tokens,
+)
 from benchmarks.measure.device import autocast
 from benchmarks.train import Batch, Normalizer, TrainConfig, TrainResult, fit
 
+QUESTIONS_PER_IMAGE = 2 * QUESTIONS_PER_KIND
 GROUPS = tuple((kind, subtype) for kind in range(2) for subtype in range(3))
 KIND_NAMES = ("nonrel", "rel")  # column suffixes
 ROW_METRICS = tuple(f"{prefix}_{name}" for prefix in ("test_acc", "floor") for name in KIND_NAMES)
@@ -93,7 +100,9 @@ def evaluate_vqa(
                 model, normalize(data.images[part].to(device)), data.tokens[part].to(device)
             )
             correct.append(
-                (logits.argmax(1).cpu() == data.questions[part, :, 3].flatten()).view(-1, 20)
+                (logits.argmax(1).cpu() == data.questions[part, :, 3].flatten()).view(
+                    -1, QUESTIONS_PER_IMAGE
+                )
             )
     hits = torch.cat(correct).float()
     kind, subtype = data.questions[..., 1], data.questions[..., 2]
@@ -103,6 +112,14 @@ def evaluate_vqa(
     for k, s in GROUPS:
         metrics[f"acc_{group_name(k, s)}"] = hits[(kind == k) & (subtype == s)].mean().item()
     return metrics
+
+
+def question_batch(images: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Token ids of 20 random Sort-of-CLEVR questions for each of ``images`` images,
+    (images, 20, QUESTION_LENGTH): the shape and repetition of a real training batch."""
+    templates = question_tokens().flatten(0, 2)
+    picks = torch.randint(len(templates), (images, QUESTIONS_PER_IMAGE))
+    return templates[picks].to(device)
 
 
 def answer_all(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -150,7 +167,7 @@ def train_vqa(
             )
 
     def evaluate_epoch() -> dict[str, float]:
-        images_per_batch = max(1, config.eval_batch_size // 20)
+        images_per_batch = max(1, config.eval_batch_size // QUESTIONS_PER_IMAGE)
         metrics = evaluate_vqa(
             model, test, normalize, batch_size=images_per_batch, device=device, dtype=dtype
         )

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import architectures
 from benchmarks import results, runner
 from benchmarks.suites import Entry, Suite
 from benchmarks.train import TrainConfig
@@ -163,3 +164,15 @@ def test_fusion_nets_train_on_question_answering_rows(tmp_path):
     assert trained["status"] == "ok" and trained["batch_size"] == 8
     for column in ("test_acc", "test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"):
         assert 0 <= trained[column] <= 1, column
+
+
+def test_question_answering_step_answers_every_question_of_its_images(tmp_path):
+    """The timed training step of a fusion net is train_vqa's: 8 images, 160 questions."""
+    entry = Entry("fusion_xattn", dataset="sort_of_clevr:300", train_batch_size=8)
+    suite = Suite(name="t", entries=(entry,), batch_sizes=(2,), timing=FAST_TIMING)
+    job = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))[-1]
+    assert job.mode == "train" and job.data.asks_questions
+    model = architectures.create(job.arch, **job.overrides())
+    inputs = architectures.spec(job.arch).example_inputs(8, **job.overrides())
+    forward, targets = runner.training_batch(job, model, inputs, 10, CPU)
+    assert forward().shape == (160, 10) and targets.shape == (160,)

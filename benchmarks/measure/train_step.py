@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,19 +13,20 @@ from benchmarks.measure.device import autocast
 
 def train_step_call(
     model: nn.Module,
-    inputs: Sequence[torch.Tensor],
+    forward: Callable[[], torch.Tensor],
     targets: torch.Tensor,
     device: torch.device,
     dtype: str = "fp32",
 ) -> Callable[[], torch.Tensor]:
-    """One training step of ``model`` on a fixed batch (SGD, momentum 0.9, lr 0.01)."""
+    """One training step of ``model`` on a fixed batch (SGD, momentum 0.9, lr 0.01):
+    ``forward()`` returns the logits for ``targets``."""
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, dtype):
-            loss = F.cross_entropy(model(*inputs), targets)
+            loss = F.cross_entropy(forward(), targets)
         loss.backward()
         optimizer.step()
         return loss
