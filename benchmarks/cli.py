@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 import architectures
-from benchmarks import __version__, results, runner
+from benchmarks import __version__, plots, report, results, runner
 from benchmarks.catalog import architecture_table
 from benchmarks.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT
 from benchmarks.errors import UserError
@@ -119,7 +119,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     executor = runner.SubprocessExecutor() if args.isolate else runner.InProcessExecutor()
     outcome = runner.run(jobs, out, executor=executor, calibration=calibration, done=done)
-    return conclude(outcome, out, args, kept=len(done) + len(outcome.rows))
+    status = conclude(outcome, out, args, kept=len(done) + len(outcome.rows))
+    if args.no_plots or outcome.interrupted:
+        return status
+    return max(status, report_run(out, failure_is_fatal=False))
+
+
+def report_run(path: str | Path, *, failure_is_fatal: bool = True) -> int:
+    """Draw a run's figures and write its report; print what was written.
+
+    After ``archbench run`` (not fatal) a failure here is one line and exit code 1:
+    the results are already on disk."""
+    run = plots.load_run(path)
+    try:
+        drawn = plots.draw(run)
+        written = report.write_report(run, drawn)
+    except Exception as error:
+        if failure_is_fatal:
+            raise
+        print(
+            f"archbench: drawing the report failed ({error!r}); the results are kept in {path}",
+            file=sys.stderr,
+        )
+        return 1
+    print_drawn(drawn)
+    for path in written:
+        print(f"report: {path}")
+    return 0
+
+
+def print_drawn(drawn: plots.Drawn) -> None:
+    print(f"figures: {len(drawn.written)} in {plots.FIGURES_DIR}/ ({', '.join(drawn.written)})")
+    for name, why in drawn.skipped.items():
+        print(f"  not drawn: {name}: {why}")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    print_drawn(plots.draw(plots.load_run(args.run_dir)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return report_run(args.run_dir)
 
 
 def announce(suite: Suite, jobs: int, device: torch.device, threads: int, out: Path) -> None:
@@ -358,7 +399,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="finish the run in --out, skipping jobs done"
     )
     run.add_argument("--isolate", action="store_true", help="run each job in a fresh child process")
+    run.add_argument(
+        "--no-plots", action="store_true", help="skip the figures and report at the end"
+    )
     run.set_defaults(handler=cmd_run)
+
+    for name, handler, summary in (
+        ("plot", cmd_plot, "draw a run's comparison figures into RUN_DIR/figures/"),
+        ("report", cmd_report, "write a run's figures, report.md and report.html"),
+    ):
+        command = commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+        command.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of archbench run")
+        command.set_defaults(handler=handler)
     return parser
 
 

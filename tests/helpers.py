@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 from torch import nn
 
+from benchmarks import results
+from benchmarks.cli import main
 from benchmarks.measure.latency import TimingConfig
 
 FAST_TIMING = TimingConfig(warmup=1, min_samples=3, max_samples=5, min_time_s=0.0)
@@ -34,3 +38,68 @@ class NaNNet(TinyNet):
 
     def forward(self, x):
         return super().forward(x) * torch.nan
+
+
+def result_row(arch: str, family: str, **changes) -> dict:
+    """One ok results row of the current schema; ``changes`` override any column."""
+    row = {
+        "schema_version": results.SCHEMA_VERSION, "suite": "synthetic", "arch": arch,
+        "family": family, "config": "{}", "dataset": "mnist5k", "device": "cpu",
+        "dtype": "fp32", "mode": "infer", "batch_size": 1, "input_shape": "1x32x32", "seed": 0,
+        "threads": 2, "status": "ok", "message": "", "params": 100_000, "macs": 10_000_000,
+        "flops": 20_000_000, "time_median_ms": 2.0, "time_p90_ms": 2.5,
+        "throughput_per_s": 500.0, "achieved_gflops_per_s": 10.0, "hw_efficiency": 0.1,
+        "peak_mem_mb": 5.0, "epochs": 2, "time_budget_s": None,
+    }  # fmt: skip
+    return {**row, **changes}
+
+
+def measured_net(arch: str, family: str, accuracy: float | None, **changes) -> list[dict]:
+    """Inference rows at batch 1 and 64 and, with an accuracy, a training row; ``changes``
+    apply to every row."""
+    rows = [
+        result_row(arch, family, **changes),
+        result_row(arch, family, **{"time_median_ms": 40.0, "throughput_per_s": 1600.0,
+                                    **changes, "batch_size": 64}),
+    ]  # fmt: skip
+    if accuracy is not None:
+        rows.append(
+            result_row(arch, family, **{"time_median_ms": 100.0, **changes, "mode": "train",
+                       "batch_size": 64, "test_acc": accuracy, "epochs_done": 2,
+                       "train_time_s": 10.0})
+        )  # fmt: skip
+    return rows
+
+
+def write_run(path, rows: list[dict], curves: list[dict] = (), env: dict | None = None):
+    """A run directory as `archbench run` leaves it: rows.jsonl, results.csv, curves, env."""
+    path.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        results.RowLog(path / results.ROWS_FILE).append(row)
+    for curve in curves:
+        results.RowLog(path / results.CURVES_FILE).append(curve)
+    results.write_results_csv(path)
+    environment = env or {"device_name": "test CPU", "calibration": {"matmul_gflops_per_s": 100.0}}
+    (path / results.ENV_FILE).write_text(json.dumps(environment))
+    return path
+
+
+# A one-architecture suite that measures in seconds.
+TINY_SUITE = """
+architectures = ["resnet20_dw"]
+batch_sizes = [2]
+train_batch_size = 4
+[timing]
+warmup = 1
+min_samples = 3
+max_samples = 5
+min_time_s = 0
+"""
+
+
+def run_cli(argv: list[str]) -> int:
+    """main(), with argparse's own exits turned into return codes."""
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return exit_.code

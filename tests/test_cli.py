@@ -14,6 +14,8 @@ import architectures
 from benchmarks import catalog, results
 from benchmarks.cli import main
 
+from helpers import TINY_SUITE, run_cli
+
 
 def test_list_prints_every_architecture_with_family_input_and_params(capsys):
     assert main(["list"]) == 0
@@ -65,23 +67,13 @@ def test_readme_generated_sections_are_current(section):
     )
 
 
-TINY_SUITE = """
-architectures = ["resnet20_dw"]
-batch_sizes = [2]
-train_batch_size = 4
-[timing]
-warmup = 1
-min_samples = 3
-max_samples = 5
-min_time_s = 0
-"""
-
-
 def test_run_writes_rows_results_and_environment(tmp_path, capsys):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE)
     out = tmp_path / "run"
-    assert main(["run", "--suite", str(suite), "--out", str(out), "--threads", "1"]) == 0
+    assert (
+        main(["run", "--suite", str(suite), "--out", str(out), "--threads", "1", "--no-plots"]) == 0
+    )
     table = results.load(out / results.RESULTS_FILE)
     assert list(table["mode"]) == ["infer", "train"] and set(table["status"]) == {"ok"}
     assert (table["threads"] == 1).all() and (table["hw_efficiency"] > 0).all()
@@ -124,7 +116,8 @@ def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_
 def test_default_suite_trains_on_the_embedded_digits(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["run", "--arch", "resnet20_dw", "--batch-sizes", "2", "--epochs", "2"]
-    argv += ["--train-subset", "2000", "--threads", "2", "--out", str(out)]
+    argv += ["--time-budget", "600"]  # two epochs, however busy the machine
+    argv += ["--train-subset", "2000", "--threads", "2", "--out", str(out), "--no-plots"]
     assert main(argv) == 0
     table = results.load(out)
     trained = table[table["mode"] == "train"].iloc[0]
@@ -158,11 +151,3 @@ def test_inspect_prints_a_per_module_table(capsys):
     out = capsys.readouterr().out
     assert "stages" in out and "40,551,040" in out and "1x64x8x8" in out
     assert run_cli(["inspect", "resnet21"]) == 2
-
-
-def run_cli(argv: list[str]) -> int:
-    """main(), with argparse's own exits turned into return codes."""
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return exit_.code

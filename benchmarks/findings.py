@@ -1,0 +1,285 @@
+"""The claims about network structure the suite exists to test, checked against a run.
+
+Each check looks for the rows its claim needs (same data set, device and
+dtype; accuracy averaged over seeds) and returns a Finding: the verdict
+(held, not held, or not measured in this run), the evidence numbers and the
+thresholds it applied. A verdict never comes without its numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+import architectures
+from benchmarks.measure.flops import module_table
+
+HELD, NOT_HELD, NOT_MEASURED = "held", "not held", "not measured"
+TIE_PTS = 0.5  # accuracy differences (points) below this are ties
+DENSE_TOLERANCE_PTS = 1.0  # "reaches residual accuracy": within this many points
+MATCHED_FLOPS = 0.25  # two nets have matched FLOPs when within this fraction
+SEPARABLE_PREDICTION_TOLERANCE = 0.05  # measured/predicted MAC and parameter ratios
+LATENCY_LAG = 1.5  # latency "drops by much less": latency ratio >= this x the FLOP ratio
+ATTENTION_MARGIN_PTS = 2.0  # cross-attention over late fusion, relational questions
+FLOOR_MARGIN_PTS = 5.0  # "clearly above the floor"
+UNGROUPED = ("resnet", "plain")
+DEPTH_NAME = re.compile(r"^(plain|resnet)(\d+)$")
+SEPARABLE_TWIN = re.compile(r"^(.+)_dw$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    claim: str
+    verdict: str
+    evidence: str
+    threshold: str
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Training rows with an accuracy, one per job: mean over seeds as ``acc``; ``name``
+    is the architecture with its config when that is not the default."""
+    rows = table[(table["status"] == "ok") & (table["mode"] == "train") & table["test_acc"].notna()]
+    rows = rows.assign(
+        name=rows["arch"].where(rows["config"] == "{}", rows["arch"] + " " + rows["config"])
+    )
+    keys = ["name", "arch", "config", "dataset", "device", "dtype"]
+    numeric = ["test_acc", "test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"]
+    first = rows.groupby(keys, sort=False)[["family", "params", "flops", "macs"]].first()
+    means = rows.groupby(keys, sort=False)[numeric].mean()
+    return first.join(means).rename(columns={"test_acc": "acc"}).reset_index()
+
+
+def settings(rows: pd.DataFrame) -> list[pd.DataFrame]:
+    """The rows of each (data set, device, dtype): claims compare within one."""
+    return [part for _, part in rows.groupby(["dataset", "device", "dtype"], sort=False)]
+
+
+def family_pairs(
+    rows: pd.DataFrame, first: tuple[str, ...], second: tuple[str, ...], suffixes: tuple[str, str]
+) -> pd.DataFrame:
+    """Every pair of a row of the ``first`` families and one of the ``second``."""
+    left, right = rows[rows["family"].isin(first)], rows[rows["family"].isin(second)]
+    return left.merge(right, how="cross", suffixes=suffixes)
+
+
+def where(part: pd.DataFrame) -> str:
+    row = part.iloc[0]
+    return f"{row['dataset']}, {row['device']}, {row['dtype']}"
+
+
+def residual_beats_plain(table: pd.DataFrame) -> Finding:
+    claim = "Residual connections beat plain nets as depth grows"
+    threshold = (
+        f"the deepest plain net below the shallowest by more than {TIE_PTS} points, and the "
+        f"residual net of that depth above it by more than {TIE_PTS} points"
+    )
+    for part in settings(trained_rows(table)):
+        depth = part["arch"].str.extract(DEPTH_NAME)
+        part = part.assign(kind=depth[0], depth=pd.to_numeric(depth[1]))
+        part = part[part["kind"].notna() & (part["config"] == "{}")]
+        plain = part[part["kind"] == "plain"].set_index("depth")["acc"]
+        residual = part[part["kind"] == "resnet"].set_index("depth")["acc"]
+        if len(plain) < 2 or plain.index.max() not in residual.index:
+            continue
+        shallow, deep = plain.index.min(), plain.index.max()
+        degrades = plain[shallow] - plain[deep] > TIE_PTS / 100
+        rescues = residual[deep] - plain[deep] > TIE_PTS / 100
+        evidence = (
+            f"{where(part)}: plain{shallow:.0f} {pct(plain[shallow])}, plain{deep:.0f} "
+            f"{pct(plain[deep])}, resnet{deep:.0f} {pct(residual[deep])}"
+        )
+        return Finding(claim, HELD if degrades and rescues else NOT_HELD, evidence, threshold)
+    return Finding(
+        claim, NOT_MEASURED, "needs plain nets at two depths and the deeper resnet", threshold
+    )
+
+
+def dense_matches_residual(table: pd.DataFrame) -> Finding:
+    claim = "Dense connectivity reaches residual accuracy with fewer parameters"
+    threshold = (
+        f"a DenseNet within {DENSE_TOLERANCE_PTS} point of a ResNet that has more parameters"
+    )
+    for part in settings(trained_rows(table)):
+        pairs = family_pairs(part, ("densenet",), ("resnet",), ("_d", "_r"))
+        pairs = pairs[pairs["params_d"] < pairs["params_r"]]
+        if pairs.empty:
+            continue
+        pairs = pairs.assign(gap=pairs["acc_d"] - pairs["acc_r"]).sort_values("gap")
+        best = pairs.iloc[-1]
+        evidence = (
+            f"{where(part)}: {best['name_d']} {pct(best['acc_d'])} with {best['params_d']:,.0f} "
+            f"parameters vs {best['name_r']} {pct(best['acc_r'])} with {best['params_r']:,.0f}"
+        )
+        held = best["gap"] >= -DENSE_TOLERANCE_PTS / 100
+        return Finding(claim, HELD if held else NOT_HELD, evidence, threshold)
+    return Finding(claim, NOT_MEASURED, "needs a DenseNet and a larger ResNet trained", threshold)
+
+
+def grouped_at_matched_flops(table: pd.DataFrame) -> Finding:
+    claim = "Grouped convolutions: at matched FLOPs, the grouped net is at least as accurate"
+    threshold = (
+        f"FLOPs within {MATCHED_FLOPS:.0%}; the grouped net's accuracy no more than "
+        f"{TIE_PTS} points below"
+    )
+    for part in settings(trained_rows(table)):
+        pairs = family_pairs(part, ("grouped",), UNGROUPED, ("_g", "_d"))
+        pairs = pairs.assign(flop_ratio=pairs["flops_g"] / pairs["flops_d"])
+        pairs = pairs[(pairs["flop_ratio"] - 1).abs() <= MATCHED_FLOPS]
+        if pairs.empty:
+            continue
+        verdicts, lines = [], []
+        for pair in pairs.itertuples():
+            verdicts.append(pair.acc_g >= pair.acc_d - TIE_PTS / 100)
+            lines.append(
+                f"{pair.name_g} {pct(pair.acc_g)} vs {pair.name_d} {pct(pair.acc_d)} "
+                f"(FLOP ratio {pair.flop_ratio:.2f})"
+            )
+        evidence = f"{where(part)}: " + "; ".join(lines)
+        return Finding(claim, HELD if all(verdicts) else NOT_HELD, evidence, threshold)
+    closest = nearest_flops_pair(table)
+    return Finding(
+        claim, NOT_MEASURED, f"no grouped net with a FLOP-matched ungrouped one{closest}", threshold
+    )
+
+
+def nearest_flops_pair(table: pd.DataFrame) -> str:
+    """' (closest: A at 0.25x the FLOPs of B)', or '' when there is no pair at all."""
+    pairs = family_pairs(trained_rows(table), ("grouped",), UNGROUPED, ("_g", "_d"))
+    if pairs.empty:
+        return ""
+    pairs = pairs.assign(ratio=pairs["flops_g"] / pairs["flops_d"])
+    best = pairs.iloc[(pairs["ratio"].map(lambda r: abs(r - 1))).argmin()]
+    return f" (closest: {best['name_g']} at {best['ratio']:.2f}x the FLOPs of {best['name_d']})"
+
+
+def predicted_separable_ratios(
+    standard: str, separable: str, input_shape: str
+) -> tuple[float, float]:
+    """(MAC ratio, parameter ratio) that Howard et al. 2017 (eq. 5) predict for the
+    separable twin: each replaced 3x3 layer costs 1/C_out + 1/9 of the standard one,
+    every other layer stays as it is."""
+    channels, height, _ = (int(n) for n in input_shape.split("x"))
+    config = {"in_channels": channels}
+    dense_model = architectures.create(standard, **config)
+    twin = architectures.create(separable, **config)
+    inputs = architectures.spec(standard).example_inputs(1, image_size=height, **config)
+    table = module_table(dense_model, inputs, max_depth=99).set_index("module")
+    replaced = [
+        name for name, module in twin.named_modules() if type(module).__name__ == "SeparableConv3x3"
+    ]
+    macs, params = table.loc["(model)", "macs"], table.loc["(model)", "params"]
+    for name in replaced:
+        factor = 1 / dense_model.get_submodule(name).out_channels + 1 / 9
+        macs -= table.loc[name, "macs"] * (1 - factor)
+        params -= table.loc[name, "params"] * (1 - factor)
+    return macs / table.loc["(model)", "macs"], params / table.loc["(model)", "params"]
+
+
+def separable_cuts_flops(table: pd.DataFrame) -> Finding:
+    claim = (
+        "Depthwise-separable convolutions cut FLOPs and parameters by the predicted factor, "
+        "at a stated cost in accuracy, and their latency drops by much less than their FLOPs"
+    )
+    threshold = (
+        f"MAC and parameter ratios within {SEPARABLE_PREDICTION_TOLERANCE:.0%} of the "
+        f"prediction (1/C_out + 1/9 per replaced 3x3 layer); batch-1 latency ratio at least "
+        f"{LATENCY_LAG}x the MAC ratio"
+    )
+    ok = table[(table["status"] == "ok") & (table["config"] == "{}")]
+    latency = ok[(ok["mode"] == "infer") & (ok["batch_size"] == 1)]
+    accuracy = trained_rows(table).set_index(["name", "dataset", "device", "dtype"])["acc"]
+    for row in latency.itertuples():
+        match = SEPARABLE_TWIN.match(row.arch)
+        base = latency[
+            (latency["arch"] == (match and match[1]))
+            & (latency["dataset"] == row.dataset)
+            & (latency["device"] == row.device)
+            & (latency["dtype"] == row.dtype)
+        ]
+        if not match or base.empty:
+            continue
+        base = base.iloc[0]
+        mac_ratio, param_ratio = row.macs / base["macs"], row.params / base["params"]
+        latency_ratio = row.time_median_ms / base["time_median_ms"]
+        predicted_macs, predicted_params = predicted_separable_ratios(
+            base["arch"], row.arch, row.input_shape
+        )
+        as_predicted = all(
+            abs(measured / predicted - 1) <= SEPARABLE_PREDICTION_TOLERANCE
+            for measured, predicted in (
+                (mac_ratio, predicted_macs),
+                (param_ratio, predicted_params),
+            )
+        )
+        lags = latency_ratio >= LATENCY_LAG * mac_ratio
+        key = (row.dataset, row.device, row.dtype)
+        cost = ""
+        if (row.arch, *key) in accuracy and (base["arch"], *key) in accuracy:
+            twin_acc, base_acc = accuracy[(row.arch, *key)], accuracy[(base["arch"], *key)]
+            cost = (
+                f"; accuracy {pct(twin_acc)} vs {pct(base_acc)} "
+                f"({100 * (twin_acc - base_acc):+.1f} points)"
+            )
+        evidence = (
+            f"{row.dataset}, {row.device}, {row.dtype}: {row.arch} vs {base['arch']}: "
+            f"MACs x{mac_ratio:.3f} (predicted x{predicted_macs:.3f}), "
+            f"parameters x{param_ratio:.3f} (predicted x{predicted_params:.3f}), "
+            f"batch-1 latency x{latency_ratio:.2f}{cost}"
+        )
+        return Finding(claim, HELD if as_predicted and lags else NOT_HELD, evidence, threshold)
+    return Finding(claim, NOT_MEASURED, "needs a NAME_dw twin and NAME timed at batch 1", threshold)
+
+
+def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
+    claim = (
+        "Cross-modal attention beats late fusion on relational questions, and is clearly "
+        "above the answer-prior floors"
+    )
+    threshold = (
+        f"fusion_xattn above fusion_concat by more than {ATTENTION_MARGIN_PTS} points on "
+        f"relational questions, and above both floors by more than {FLOOR_MARGIN_PTS} points"
+    )
+    for part in settings(trained_rows(table)):
+        nets = part[part["config"] == "{}"].set_index("arch")
+        if not {"fusion_xattn", "fusion_concat"} <= set(nets.index):
+            continue
+        attention, late = nets.loc["fusion_xattn"], nets.loc["fusion_concat"]
+        beats = attention["test_acc_rel"] - late["test_acc_rel"] > ATTENTION_MARGIN_PTS / 100
+        above = all(
+            attention[f"test_acc_{kind}"] - attention[f"floor_{kind}"] > FLOOR_MARGIN_PTS / 100
+            for kind in ("rel", "nonrel")
+        )
+        evidence = (
+            f"{where(part)}: relational {pct(attention['test_acc_rel'])} (xattn) vs "
+            f"{pct(late['test_acc_rel'])} (concat), floor {pct(attention['floor_rel'])}; "
+            f"non-relational {pct(attention['test_acc_nonrel'])} vs "
+            f"{pct(late['test_acc_nonrel'])}, floor {pct(attention['floor_nonrel'])}"
+        )
+        return Finding(claim, HELD if beats and above else NOT_HELD, evidence, threshold)
+    return Finding(
+        claim,
+        NOT_MEASURED,
+        "needs fusion_xattn and fusion_concat trained on one data set",
+        threshold,
+    )
+
+
+CHECKS: tuple[Callable[[pd.DataFrame], Finding], ...] = (
+    residual_beats_plain,
+    dense_matches_residual,
+    grouped_at_matched_flops,
+    separable_cuts_flops,
+    attention_beats_late_fusion,
+)
+
+
+def check_all(table: pd.DataFrame) -> list[Finding]:
+    """Every claim's finding for a run's table, in the order of CHECKS."""
+    return [check(table) for check in CHECKS]

@@ -1,0 +1,248 @@
+"""The report of a run: ``report.md`` and a self-contained ``report.html``.
+
+Both render one list of blocks: the environment, one table per suite and
+mode (units in the headers), the figures, the failures, and the findings (see
+findings.py): each claim's verdict with its evidence and threshold.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks import results
+from benchmarks.findings import check_all
+from benchmarks.plots import Drawn, Run, labelled
+
+REPORT_MD, REPORT_HTML = "report.md", "report.html"
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Image:
+    path: Path
+    caption: str
+
+
+Block = Heading | Text | Table | Image
+
+
+def environment_table(env: dict) -> pd.DataFrame:
+    calibration = env.get("calibration") or {}
+    items = {
+        "device": env.get("device_name"),
+        "torch / CUDA / cuDNN": f"{env.get('torch')} / {env.get('cuda')} / {env.get('cudnn')}",
+        "python": env.get("python"),
+        "CPU (count)": f"{env.get('cpu')} ({env.get('cpu_count')})",
+        "torch threads": env.get("threads"),
+        "calibration matmul (GFLOP/s)": (
+            f"{calibration['matmul_gflops_per_s']:.0f}" if calibration else None
+        ),
+        "git commit": env.get("git_commit"),
+        "archbench": env.get("archbench"),
+        "sessions": len(env.get("sessions", [])),
+    }
+    return pd.DataFrame({"": list(items), "value": [str(v) for v in items.values()]})
+
+
+def accuracy_text(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return ""
+    return f"{100 * mean:.2f}" + ("" if pd.isna(std) else f" ± {100 * std:.2f}")
+
+
+def inference_table(rows: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "arch": rows["label"],
+            "family": rows["family"],
+            "batch": rows["batch_size"],
+            "params (M)": (rows["params"] / 1e6).round(3),
+            "MMAC/sample": (rows["macs"] / 1e6).round(1),
+            "median (ms)": rows["time_median_ms"].round(3),
+            "p90 (ms)": rows["time_p90_ms"].round(3),
+            "samples/s": rows["throughput_per_s"].round(0),
+            "GFLOP/s": rows["achieved_gflops_per_s"].round(1),
+            "hw eff (%)": (100 * rows["hw_efficiency"]).round(1),
+            "peak mem (MiB)": rows["peak_mem_mb"].round(1),
+        }
+    )
+
+
+def training_table(rows: pd.DataFrame) -> pd.DataFrame:
+    summary = labelled(results.summarize(rows))
+    table = pd.DataFrame(
+        {
+            "arch": summary["label"],
+            "data set": summary["dataset"],
+            "batch": summary["batch_size"],
+            "step (ms)": summary["time_median_ms"].round(1),
+            "epochs done": summary["epochs_done"].round(2),
+            "train time (s)": summary["train_time_s"].round(0),
+            "test acc (%)": [
+                accuracy_text(m, s)
+                for m, s in zip(summary["test_acc_mean"], summary["test_acc_std"], strict=True)
+            ],
+            "seeds": summary["seeds"],
+        }
+    )
+    if summary["test_acc_rel"].notna().any():
+        for kind, name in (("rel", "relational"), ("nonrel", "non-relational")):
+            table[f"{name} (%)"] = (100 * summary[f"test_acc_{kind}"]).round(1)
+            table[f"{name} floor (%)"] = (100 * summary[f"floor_{kind}"]).round(1)
+    return table
+
+
+def suite_tables(run: Run) -> list[Block]:
+    blocks: list[Block] = []
+    ok = labelled(run.table[run.table["status"] == "ok"])
+    for suite, part in ok.groupby("suite", sort=False):
+        blocks.append(Heading(f"Suite {suite}", 3))
+        inference = part[part["mode"] == "infer"].sort_values(["batch_size"], kind="stable")
+        if len(inference):
+            blocks += [
+                Text("Inference (forward pass, synthetic inputs):"),
+                Table(inference_table(inference)),
+            ]
+        training = part[part["mode"] == "train"]
+        if len(training):
+            blocks += [
+                Text(
+                    "Training: step time of forward + backward + optimizer step, accuracy "
+                    "after the budget (mean ± sd over seeds):"
+                ),
+                Table(training_table(training)),
+            ]
+    return blocks
+
+
+def findings_blocks(run: Run) -> list[Block]:
+    blocks: list[Block] = []
+    for number, finding in enumerate(check_all(run.table), 1):
+        blocks.append(
+            Text(
+                f"**{number}. {finding.claim}: {finding.verdict.upper()}.** "
+                f"Evidence: {finding.evidence}. Threshold: {finding.threshold}."
+            )
+        )
+    return blocks
+
+
+def build(run: Run, drawn: Drawn) -> list[Block]:
+    """The report's blocks, in order."""
+    suites = ", ".join(dict.fromkeys(run.table["suite"].dropna()))
+    blocks: list[Block] = [
+        Heading(f"archbench report: {suites}", 1),
+        Text(f"Run directory `{run.path}`: {len(run.table)} rows."),
+        Heading("Environment"),
+        Table(environment_table(run.env)),
+        Heading("Findings"),
+        *findings_blocks(run),
+        Heading("Results"),
+        *suite_tables(run),
+        Heading("Figures"),
+    ]
+    for name, path in drawn.written.items():
+        blocks.append(Image(path, name.replace("_", " ")))
+    if drawn.skipped:
+        skipped = "; ".join(f"{name} ({why})" for name, why in drawn.skipped.items())
+        blocks.append(Text(f"Not drawn, for lack of data: {skipped}."))
+    failed = labelled(run.table[run.table["status"] != "ok"])
+    blocks.append(Heading("Failures"))
+    if failed.empty:
+        blocks.append(Text("None: every job finished."))
+    else:
+        columns = {
+            "label": "arch",
+            "mode": "mode",
+            "batch_size": "batch",
+            "status": "status",
+            "message": "message",
+        }
+        blocks.append(Table(failed[list(columns)].rename(columns=columns)))
+    return blocks
+
+
+def to_markdown(blocks: list[Block], root: Path) -> str:
+    parts = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            parts.append(f"{'#' * block.level} {block.text}")
+        elif isinstance(block, Text):
+            parts.append(block.text)
+        elif isinstance(block, Table):
+            parts.append(block.frame.to_markdown(index=False))
+        else:
+            parts.append(f"![{block.caption}]({block.path.relative_to(root).as_posix()})")
+    return "\n\n".join(parts) + "\n"
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
+th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+img { max-width: 100%; margin: 0.5em 0 1.5em; }
+"""
+
+
+def to_html(blocks: list[Block]) -> str:
+    parts = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
+        elif isinstance(block, Text):
+            parts.append(f"<p>{inline_html(block.text)}</p>")
+        elif isinstance(block, Table):
+            parts.append(block.frame.to_html(index=False, border=0, na_rep=""))
+        else:
+            data = base64.b64encode(block.path.read_bytes()).decode()
+            parts.append(
+                f'<figure><img alt="{html.escape(block.caption)}" '
+                f'src="data:image/png;base64,{data}"></figure>'
+            )
+    body = "\n".join(parts)
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>archbench report</title>"
+        f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def inline_html(text: str) -> str:
+    """The report's inline Markdown (**bold**, `code`) as HTML."""
+    escaped = html.escape(text)
+    for marker, tag in (("**", "strong"), ("`", "code")):
+        pieces = escaped.split(marker)
+        escaped = "".join(
+            piece if index % 2 == 0 else f"<{tag}>{piece}</{tag}>"
+            for index, piece in enumerate(pieces)
+        )
+    return escaped
+
+
+def write_report(run: Run, drawn: Drawn) -> tuple[Path, Path]:
+    """Write report.md and report.html into the run directory; returns their paths."""
+    blocks = build(run, drawn)
+    markdown, page = run.path / REPORT_MD, run.path / REPORT_HTML
+    results.write_atomic(markdown, to_markdown(blocks, run.path))
+    results.write_atomic(page, to_html(blocks))
+    return markdown, page

@@ -1,0 +1,126 @@
+"""Figures from synthetic runs: each written when the data is there, skipped (with the
+reason) when it is not, with fixed family colours and the expected series."""
+
+from __future__ import annotations
+
+import matplotlib.colors
+import pytest
+
+from benchmarks import plots
+from benchmarks.catalog import FAMILY_ORDER
+from benchmarks.train_vqa import GROUPS, group_name
+
+from helpers import measured_net, result_row, write_run
+
+SUBTYPES = [group_name(kind, subtype) for kind, subtype in GROUPS]
+
+
+def fusion_rows(arch: str, rel: float, nonrel: float) -> list[dict]:
+    vqa = {"dataset": "sort_of_clevr", "input_shape": "3x75x75"}
+    rows = measured_net(arch, "fusion", (rel + nonrel) / 2, **vqa)
+    rows[-1].update(test_acc_rel=rel, test_acc_nonrel=nonrel, floor_rel=0.7, floor_nonrel=0.55)
+    return rows
+
+
+def curve(arch: str, family: str, epoch: int, **metrics) -> dict:
+    identity = result_row(arch, family, mode="train", batch_size=64)
+    keys = ("suite", "arch", "family", "config", "dataset", "device", "dtype", "mode",
+            "batch_size", "input_shape", "seed")  # fmt: skip
+    return {**{key: identity[key] for key in keys}, "epoch": epoch, **metrics}
+
+
+@pytest.fixture
+def full_run(tmp_path):
+    rows = []
+    for seed, noise in ((0, 0.0), (1, 0.01)):
+        for arch, family, accuracy in (
+            ("plain20", "plain", 0.91), ("plain56", "plain", 0.88),
+            ("resnet20", "resnet", 0.92), ("resnet56", "resnet", 0.93),
+        ):  # fmt: skip
+            rows += [
+                row for row in measured_net(arch, family, accuracy + noise, seed=seed)
+                if seed == 0 or row["mode"] == "train"
+            ]  # fmt: skip
+    rows += measured_net("resnet20_dw", "separable", 0.90, macs=1_500_000, flops=3_000_000)
+    rows += measured_net("densenet40_k12", "densenet", 0.925, params=90_000, macs=50_000_000)
+    rows += measured_net("resnet20_grouped", "grouped", 0.915, macs=9_000_000, flops=18_000_000)
+    rows += fusion_rows("fusion_concat", 0.72, 0.6) + fusion_rows("fusion_xattn", 0.9, 0.97)
+    subtypes = {f"acc_{name}": 0.8 for name in SUBTYPES} | {
+        f"floor_{name}": 0.6 for name in SUBTYPES
+    }
+    curves = [
+        curve("resnet20", "resnet", epoch, test_acc=0.5 + epoch / 10, train_loss=1 / epoch)
+        for epoch in (1, 2, 3)
+    ] + [
+        {**curve("fusion_xattn", "fusion", 1, test_acc=0.9, train_loss=0.3, **subtypes),
+         "dataset": "sort_of_clevr", "input_shape": "3x75x75"}
+    ]  # fmt: skip
+    return plots.load_run(write_run(tmp_path / "run", rows, curves))
+
+
+def test_every_figure_is_drawn_from_a_complete_run(full_run):
+    drawn = plots.draw(full_run)
+    assert list(drawn.written) == [name for name, _ in plots.FIGURE_LIST]
+    assert drawn.skipped == {}
+    for name in drawn.written:
+        for suffix in plots.FORMATS:
+            path = full_run.path / plots.FIGURES_DIR / f"{name}.{suffix}"
+            assert path.stat().st_size > 1000, path
+
+
+def test_figures_have_the_expected_panels_and_series(full_run):
+    accuracy = plots.accuracy_vs_flops(full_run)
+    assert len(accuracy.axes) == 2  # mnist5k and sort_of_clevr: accuracies are not comparable
+    cost = plots.accuracy_vs_cost(full_run)
+    assert len(cost.axes) == 4  # (latency, params) x two data sets
+    throughput = plots.throughput_vs_batch(full_run)
+    labels = throughput.axes[0].get_legend_handles_labels()[1]
+    assert len(labels) == len(set(full_run.inference()["arch"]))
+    depth = plots.depth_degradation(full_run)
+    assert {text.get_text() for text in depth.axes[0].get_legend().get_texts()} == {
+        "plain", "resnet"
+    }  # fmt: skip
+    kinds = plots.question_kinds(full_run)
+    assert len(kinds.axes) == 2  # by kind, and per subtype from the curves
+    floors = [line for line in kinds.axes[0].collections if line.get_linestyle()[0][1]]
+    assert len(floors) == 2  # a dashed floor for each kind
+
+
+def test_family_colours_are_fixed_across_figures(full_run):
+    assert set(FAMILY_ORDER) <= set(plots.FAMILY_COLOURS)
+    figure = plots.accuracy_vs_flops(full_run)
+    points = figure.axes[0].collections[-1]  # the scatter drawn over the error bars
+    colours = {matplotlib.colors.to_hex(c) for c in points.get_facecolors()}
+    expected = {matplotlib.colors.to_hex(plots.FAMILY_COLOURS[f]) for f in
+                ("plain", "resnet", "separable", "densenet", "grouped")}  # fmt: skip
+    assert colours == expected
+    bars = plots.latency_bars(full_run).axes[0].patches
+    assert {matplotlib.colors.to_hex(bar.get_facecolor()) for bar in bars} >= expected
+
+
+def test_a_run_without_training_draws_what_it_can_and_says_what_it_skipped(tmp_path):
+    rows = measured_net("resnet20", "resnet", None) + measured_net("plain20", "plain", None)
+    run = plots.load_run(write_run(tmp_path / "run", rows))
+    drawn = plots.draw(run)
+    assert set(drawn.written) == {"latency", "throughput", "achieved_flops"}
+    assert set(drawn.skipped) == {
+        "accuracy_vs_flops", "accuracy_vs_cost", "depth", "training_curves", "question_kinds"
+    }  # fmt: skip
+    assert "no accuracy" in drawn.skipped["accuracy_vs_flops"]
+    assert "curves" in drawn.skipped["training_curves"]
+
+
+def test_one_batch_size_has_no_throughput_curve(tmp_path):
+    run = plots.load_run(write_run(tmp_path / "run", [result_row("resnet20", "resnet")]))
+    assert "one inference batch size" in plots.draw(run).skipped["throughput"]
+
+
+def test_pareto_front_keeps_points_no_cheaper_point_beats():
+    xs, ys = [1, 2, 3, 4, 5], [50, 40, 60, 70, 65]
+    assert plots.pareto_front(xs, ys) == ([1, 3, 4], [50, 60, 70])
+
+
+def test_captions_state_device_dtype_data_set_and_budget(full_run):
+    text = plots.caption(full_run, full_run.trained(), budget=True)
+    assert text.startswith("test CPU · fp32 · mnist5k, sort_of_clevr")
+    assert "2 epochs" in text

@@ -1,0 +1,77 @@
+"""report.md and report.html, and the plot/report commands as a user meets them."""
+
+from __future__ import annotations
+
+import re
+
+from benchmarks import findings, plots, report, results
+from benchmarks.cli import main
+
+from helpers import TINY_SUITE, measured_net, result_row, run_cli, write_run
+
+
+def small_run(tmp_path, failed: bool = False):
+    rows = (
+        measured_net("plain20", "plain", 0.91)
+        + measured_net("plain56", "plain", 0.88)
+        + measured_net("resnet56", "resnet", 0.93)
+    )
+    if failed:
+        rows.append(result_row("densenet40_k12", "densenet", status="oom", message="out of memory"))
+    return write_run(tmp_path / "run", rows)
+
+
+def test_markdown_report_has_environment_findings_tables_figures(tmp_path):
+    run = plots.load_run(small_run(tmp_path))
+    markdown_path, _ = report.write_report(run, plots.draw(run))
+    markdown = markdown_path.read_text()
+    for heading in ("## Environment", "## Findings", "## Results", "## Figures", "## Failures"):
+        assert heading in markdown
+    assert "Residual connections beat plain nets as depth grows: HELD" in markdown
+    assert markdown.count(": NOT MEASURED.") == len(findings.CHECKS) - 1
+    assert "median (ms)" in markdown and "test acc (%)" in markdown
+    for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown):
+        assert (run.path / link).is_file(), link
+    assert "None: every job finished." in markdown
+    assert "Not drawn, for lack of data: " in markdown and "training_curves" in markdown
+
+
+def test_html_report_is_self_contained(tmp_path):
+    run = plots.load_run(small_run(tmp_path))
+    _, html_path = report.write_report(run, plots.draw(run))
+    page = html_path.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") >= 3
+    assert "<strong>1. Residual connections" in page
+    assert not re.search(r"""(src|href)=["'](?!data:)""", page)  # nothing to fetch
+
+
+def test_failures_are_listed(tmp_path):
+    run = plots.load_run(small_run(tmp_path, failed=True))
+    markdown = report.to_markdown(report.build(run, plots.draw(run)), run.path)
+    failures = markdown.split("## Failures")[1]
+    assert "densenet40_k12" in failures and "out of memory" in failures
+
+
+def test_report_and_plot_commands(tmp_path, capsys):
+    path = small_run(tmp_path)
+    assert main(["plot", str(path)]) == 0
+    assert "not drawn: training_curves" in capsys.readouterr().out
+    assert main(["report", str(path)]) == 0
+    assert (path / report.REPORT_MD).exists() and (path / report.REPORT_HTML).exists()
+    assert run_cli(["report", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_run_ends_with_figures_and_report_unless_told_not_to(tmp_path, capsys):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    out = tmp_path / "run"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--threads", "1"]) == 0
+    assert (out / report.REPORT_HTML).exists() and (
+        out / plots.FIGURES_DIR / "latency.png"
+    ).exists()
+    assert "report: " in capsys.readouterr().out
+    bare = tmp_path / "bare"
+    argv = ["run", "--suite", str(suite), "--out", str(bare), "--threads", "1", "--no-plots"]
+    assert main(argv) == 0
+    assert (bare / results.RESULTS_FILE).exists() and not (bare / plots.FIGURES_DIR).exists()
