@@ -378,18 +378,20 @@ def depth_degradation(run: Run) -> Figure:
 
 def training_curves(run: Run) -> Figure:
     """Figure 7: test accuracy and train loss per epoch, one row of panels per suite
-    and data set."""
+    and data set; for question answering a third panel splits the accuracy into
+    relational (solid) and non-relational (dashed) beside the floors (dotted)."""
     curves = run.curves
     if curves.empty or "epoch" not in curves:
         raise Skip("no training curves (curves.jsonl) in this run")
     curves = labelled(curves[curves["seed"] == curves["seed"].min()])
     groups = list(dict.fromkeys(zip(curves["suite"], curves["dataset"], strict=True)))
-    figure = new_figure(len(groups), 2, width=5, height=3.4)
+    by_kind = "test_acc_rel" in curves and curves["test_acc_rel"].notna().any()
+    figure = new_figure(len(groups), 3 if by_kind else 2, width=5, height=3.4)
     colours = arch_colours(curves)
     for row_axes, (suite, dataset) in zip(axes_grid(figure), groups, strict=True):
         part = curves[(curves["suite"] == suite) & (curves["dataset"] == dataset)]
         for ax, column, name in zip(
-            row_axes, ("test_acc", "train_loss"), ("test accuracy", "train loss"), strict=True
+            row_axes, ("test_acc", "train_loss"), ("test accuracy", "train loss"), strict=False
         ):
             values = part.assign(value=part[column] * (100 if column == "test_acc" else 1))
             sns.lineplot(
@@ -397,11 +399,33 @@ def training_curves(run: Run) -> Figure:
                 markersize=5, ax=ax, legend=ax is row_axes[1],
             )  # fmt: skip
             ax.set(xlabel="epoch", ylabel=f"{name}{' (%)' if column == 'test_acc' else ''}")
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             ax.set_title(f"{suite}: {dataset}", fontsize=9)
-        row_axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
+        row_axes[1].legend(loc="upper right", fontsize=7, frameon=False)
+        if by_kind:
+            kind_curves(row_axes[2], part, colours)
+        for ax in row_axes:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     figure.suptitle(f"Training curves (first seed)\n{caption(run, curves)}", fontsize=10)
     return figure
+
+
+def kind_curves(ax, part: pd.DataFrame, colours: dict) -> None:
+    """Relational (solid) and non-relational (dashed) test accuracy per epoch, with the
+    floors dotted; hidden for rows without question answering."""
+    part = part[part["test_acc_rel"].notna()]
+    if part.empty:
+        ax.set_visible(False)
+        return
+    for label, net in part.groupby("label", sort=False):
+        ax.plot(net["epoch"], 100 * net["test_acc_rel"], color=colours[label], marker="o", ms=3)
+        ax.plot(net["epoch"], 100 * net["test_acc_nonrel"], color=colours[label], ls="--")
+    for kind, name in (("rel", "relational"), ("nonrel", "non-relational")):
+        floor = 100 * part[f"floor_{kind}"].iloc[0]
+        ax.axhline(floor, color="0.2", linestyle=":", linewidth=1)
+        ax.annotate(f"{name} floor", (0.01, floor), xycoords=("axes fraction", "data"),
+                    xytext=(0, 2), textcoords="offset points", fontsize=7)  # fmt: skip
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)")
+    ax.set_title("relational (solid), non-relational (dashed)", fontsize=9)
 
 
 def question_kinds(run: Run) -> Figure:

@@ -48,11 +48,12 @@ def full_run(tmp_path):
     subtypes = {f"acc_{name}": 0.8 for name in SUBTYPES} | {
         f"floor_{name}": 0.6 for name in SUBTYPES
     }
+    kinds = {"test_acc_rel": 0.85, "test_acc_nonrel": 0.95, "floor_rel": 0.7, "floor_nonrel": 0.55}
     curves = [
         curve("resnet20", "resnet", epoch, test_acc=0.5 + epoch / 10, train_loss=1 / epoch)
         for epoch in (1, 2, 3)
     ] + [
-        {**curve("fusion_xattn", "fusion", 1, test_acc=0.9, train_loss=0.3, **subtypes),
+        {**curve("fusion_xattn", "fusion", 1, test_acc=0.9, train_loss=0.3, **subtypes, **kinds),
          "dataset": "sort_of_clevr", "input_shape": "3x75x75"}
     ]  # fmt: skip
     return plots.load_run(write_run(tmp_path / "run", rows, curves))
@@ -80,6 +81,9 @@ def test_figures_have_the_expected_panels_and_series(full_run):
     assert {text.get_text() for text in depth.axes[0].get_legend().get_texts()} == {
         "plain", "resnet"
     }  # fmt: skip
+    curves = plots.training_curves(full_run)
+    assert len(curves.axes) == 6  # (accuracy, loss, by question kind) x two data sets
+    assert [ax.get_visible() for ax in curves.axes[2::3]] == [False, True]  # mnist5k has no kinds
     kinds = plots.question_kinds(full_run)
     assert len(kinds.axes) == 2  # by kind, and per subtype from the curves
     floors = [line for line in kinds.axes[0].collections if line.get_linestyle()[0][1]]
