@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 import architectures
-from benchmarks import __version__, plots, report, results, runner
+from benchmarks import __version__, compare, plots, report, results, runner
 from benchmarks.catalog import architecture_table
 from benchmarks.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT
 from benchmarks.errors import UserError
@@ -86,6 +86,7 @@ def build_suite(args: argparse.Namespace) -> Suite:
             "input_size": args.input_size,
             "dataset": args.dataset,
             "seeds": args.seeds,
+            "measure": args.measure,
             "training": dataclasses.replace(suite.training, **budget),
         }
         return suite.replace(**{key: value for key, value in changes.items() if value is not None})
@@ -161,6 +162,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     return report_run(args.run_dir)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    settings = compare.Settings(acc_tolerance_pts=args.acc_tolerance, normalize=args.normalize)
+    for metric, fraction in args.threshold or []:
+        if metric is None:
+            settings.default_threshold = fraction
+        else:
+            settings.thresholds[metric] = fraction
+    comparisons = compare.compare(
+        compare.load_side(args.baseline), compare.load_side(args.current), settings
+    )
+    print(compare.render(comparisons, args.format, everything=args.all))
+    return compare.exit_code(comparisons)
+
+
+def threshold(text: str) -> tuple[str | None, float]:
+    """An argparse type: '10' (percent, every timing) or 'peak_mem_mb=25'."""
+    metric, _, percent = text.rpartition("=")
+    known = (*compare.TIMES, *compare.MEMORY)
+    if metric and metric not in known:
+        raise argparse.ArgumentTypeError(f"no timing metric {metric!r}; choose from {known}")
+    return metric or None, positive_float(percent) / 100
 
 
 def announce(suite: Suite, jobs: int, device: torch.device, threads: int, out: Path) -> None:
@@ -404,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=cmd_run)
 
+    run.add_argument(
+        "--measure",
+        type=lambda text: tuple(text.split(",")),
+        metavar="M,M",
+        help="what to measure: flops,time,memory,accuracy (default: the suite's)",
+    )
+
     for name, handler, summary in (
         ("plot", cmd_plot, "draw a run's comparison figures into RUN_DIR/figures/"),
         ("report", cmd_report, "write a run's figures, report.md and report.html"),
@@ -413,6 +444,33 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of archbench run")
         command.set_defaults(handler=handler)
+
+    comparing = commands.add_parser(
+        "compare",
+        help="compare a run with a baseline: exit 1 on a regression",
+        description="Compare CURRENT with BASELINE (run directories, results files or "
+        "pytest-benchmark JSON) metric by metric: exact counts must match, timings "
+        "regress only when past the threshold and statistically significant, accuracy "
+        "beyond a tolerance. Exit 0: no regression; 1: a regression or a changed count.",
+    )
+    comparing.add_argument("baseline", metavar="BASELINE")
+    comparing.add_argument("current", metavar="CURRENT")
+    comparing.add_argument(
+        "--threshold", type=threshold, action="append", metavar="[METRIC=]PCT",
+        help="timing ratio past which a significant change counts, in percent (10); "
+        "repeat as peak_mem_mb=25 for one metric",
+    )  # fmt: skip
+    comparing.add_argument(
+        "--acc-tolerance", type=positive_float, default=compare.DEFAULT_ACC_TOLERANCE_PTS,
+        metavar="POINTS", help="accuracy drop, in points, that counts as a regression (1.0)",
+    )  # fmt: skip
+    comparing.add_argument(
+        "--normalize", action="store_true",
+        help="divide each run's times by its calibration workload's before comparing",
+    )  # fmt: skip
+    comparing.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    comparing.add_argument("--all", action="store_true", help="show the ok comparisons too")
+    comparing.set_defaults(handler=cmd_compare)
     return parser
 
 

@@ -100,6 +100,7 @@ def test_run_writes_rows_results_and_environment(tmp_path, capsys):
         (["--seeds", "a,b"], "expected comma-separated integers"),
         (["--epochs", "0"], "expected a positive integer, not '0'"),
         (["--time-budget", "-1"], "expected a positive number, not '-1'"),
+        (["--measure", "flops,foo"], "unknown measurement ['foo']"),
     ],
 )
 def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):

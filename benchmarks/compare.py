@@ -1,0 +1,355 @@
+"""`archbench compare`: is the current run slower, bigger or less accurate than a baseline?
+
+Inputs are archbench runs (a run directory, ``rows.jsonl`` or ``results.csv``)
+or pytest-benchmark JSON files. Rows are matched on their identity (the key
+columns without the seed: the seeds of one training job are pooled) and
+compared metric by metric, each of one kind:
+
+- exact (params, MACs, FLOPs): any difference is ``changed``;
+- timing (latency or step time, and peak memory): ``regressed`` or
+  ``improved`` needs both a ratio of medians beyond the metric's threshold
+  (default 10%) and significance: a two-sided Mann-Whitney U test on the raw
+  samples (p < 0.05, normal approximation with tie correction, as asv does),
+  or non-overlapping intervals (median ± IQR/2) when the samples are missing.
+  Peak memory has a single value per row: the threshold alone, and 1 MiB;
+- accuracy: a drop of more than the tolerance (default 1 point), and with
+  several seeds on both sides, of more than twice the standard error of the
+  difference of the means.
+
+``normalize`` scales each side's times by its calibration matmul time
+(``env.json``), so that runs from two machines, or from one machine at two
+speeds, compare fairly. Rows only in the baseline are ``missing``, rows only
+in the current run ``new``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import results
+from benchmarks.errors import UserError
+
+MATCH_KEYS = tuple(key for key in results.KEY_COLUMNS if key != "seed")
+EXACT = ("params", "macs", "flops")
+TIMES = ("time_median_ms",)
+MEMORY = ("peak_mem_mb",)
+ACCURACY = ("test_acc",)
+DEFAULT_THRESHOLD = 0.10
+DEFAULT_ACC_TOLERANCE_PTS = 1.0
+SIGNIFICANCE = 0.05
+MEMORY_FLOOR_MB = 1.0
+MIN_SAMPLES_FOR_TEST = 5  # fewer on either side: the interval rule instead
+FAILING = ("regressed", "changed")
+VERDICT_ORDER = ("regressed", "changed", "missing", "new", "improved", "ok")
+
+
+@dataclass
+class Side:
+    """One input: its rows (one per identity), with raw samples, and its calibration."""
+
+    source: str
+    rows: pd.DataFrame
+    calibration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    job: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    ratio: float | None
+    verdict: str
+    note: str = ""
+
+
+@dataclass
+class Settings:
+    thresholds: dict[str, float] = field(default_factory=dict)  # metric -> fraction
+    default_threshold: float = DEFAULT_THRESHOLD
+    acc_tolerance_pts: float = DEFAULT_ACC_TOLERANCE_PTS
+    normalize: bool = False
+
+    def threshold(self, metric: str) -> float:
+        return self.thresholds.get(metric, self.default_threshold)
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def load_side(path: str | Path) -> Side:
+    """An archbench run or a pytest-benchmark JSON file, as rows keyed by identity."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return load_pytest_benchmark(path)
+    table = results.load(path)
+    run_dir = path if path.is_dir() else path.parent
+    rows_file = run_dir / results.ROWS_FILE
+    samples = {}
+    if rows_file.exists():
+        for row in results.read_rows(rows_file):
+            samples[results.row_key(row)] = row.get(results.SAMPLES_COLUMN)
+    table["samples"] = [samples.get(results.row_key(row)) for row in table.to_dict("records")]
+    env_file = run_dir / results.ENV_FILE
+    env = results.read_env(env_file) if env_file.exists() else {}
+    calibration = (env.get("calibration") or {}).get("matmul_median_s")
+    return Side(str(path), pool_seeds(table), calibration)
+
+
+def load_pytest_benchmark(path: Path) -> Side:
+    """A pytest-benchmark JSON file: one timing row per benchmark, identified by the
+    archbench keys in its ``extra_info`` when it has them, else by its full name."""
+    if not path.is_file():
+        raise UserError(f"no results at {path}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not JSON: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise UserError(f"{path} is neither an archbench run nor a pytest-benchmark file")
+    rows = []
+    for bench in data["benchmarks"]:
+        info, stats = bench.get("extra_info") or {}, bench["stats"]
+        identity = {key: info.get(key, "") for key in MATCH_KEYS}
+        identity["arch"] = info.get("arch") or bench["fullname"]
+        raw = stats.get("data")
+        rows.append(
+            {
+                **identity,
+                "seed": 0,
+                "params": info.get("params"),
+                "macs": info.get("macs"),
+                "flops": info.get("flops"),
+                "time_median_ms": stats["median"] * 1e3,
+                "time_iqr_ms": stats["iqr"] * 1e3,
+                "samples": [value * 1e3 for value in raw] if raw else None,
+            }
+        )
+    calibration = (data.get("machine_info") or {}).get("archbench_calibration_s")
+    return Side(str(path), pool_seeds(pd.DataFrame(rows)), calibration)
+
+
+def pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per identity: exact metrics and timings of the first seed, the samples
+    of all, and every seed's accuracy in ``acc_values``."""
+    if table.empty:
+        return table
+    table = table.astype({key: str for key in MATCH_KEYS})
+    pooled = []
+    for _, group in table.groupby(list(MATCH_KEYS), sort=False):
+        row = group.iloc[0].to_dict()
+        samples = [s for value in group["samples"] if isinstance(value, list) for s in value]
+        row["samples"] = samples or None
+        accuracy = group["test_acc"].dropna().tolist() if "test_acc" in group else []
+        row["acc_values"] = accuracy
+        pooled.append(row)
+    return pd.DataFrame(pooled)
+
+
+# --- statistics -----------------------------------------------------------------------
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n, m = len(a), len(b)
+    ranks = pd.Series(np.concatenate([a, b])).rank().to_numpy()
+    u = ranks[:n].sum() - n * (n + 1) / 2
+    _, counts = np.unique(np.concatenate([a, b]), return_counts=True)
+    total = n + m
+    variance = n * m / 12 * ((total + 1) - (counts**3 - counts).sum() / (total * (total - 1)))
+    if variance <= 0:
+        return 1.0
+    z = (abs(u - n * m / 2) - 0.5) / math.sqrt(variance)
+    return math.erfc(max(z, 0.0) / math.sqrt(2))
+
+
+def intervals_apart(base: pd.Series, current: pd.Series, scale: float) -> bool:
+    """Whether median ± IQR/2 of the two rows do not overlap."""
+    low_high = []
+    for row, factor in ((base, 1.0), (current, scale)):
+        median, iqr = row["time_median_ms"] * factor, (row.get("time_iqr_ms") or 0) * factor
+        low_high.append((median - iqr / 2, median + iqr / 2))
+    (b_low, b_high), (c_low, c_high) = low_high
+    return c_low > b_high or c_high < b_low
+
+
+# --- comparing ------------------------------------------------------------------------
+
+
+def job_label(row: pd.Series) -> str:
+    config = "" if row["config"] in ("{}", "", "nan") else f" {row['config']}"
+    dataset = "" if row["dataset"] in ("synthetic", "", "nan") else f" on {row['dataset']}"
+    details = ", ".join(part for part in (row["device"], row["dtype"]) if part and part != "nan")
+    return (
+        f"{row['arch']}{config} {row['mode']} b={row['batch_size']}{dataset}"
+        + (f" ({details})" if details else "")
+    ).replace(" nan b=", " b=")
+
+
+def present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def compare(baseline: Side, current: Side, settings: Settings | None = None) -> list[Comparison]:
+    """Every metric of every row, baseline against current."""
+    settings = settings or Settings()
+    if baseline.rows.empty or current.rows.empty:
+        raise UserError("nothing to compare: one of the two inputs has no rows")
+    scale = 1.0
+    if settings.normalize:
+        if not (baseline.calibration_s and current.calibration_s):
+            raise UserError("--normalize needs the calibration of both runs (env.json)")
+        scale = baseline.calibration_s / current.calibration_s
+    base = baseline.rows.set_index(list(MATCH_KEYS), drop=False)
+    cur = current.rows.set_index(list(MATCH_KEYS), drop=False)
+    common = base.index.intersection(cur.index)
+    if common.empty:
+        raise UserError(
+            f"{baseline.source} and {current.source} have no job in common "
+            "(same architecture, config, data set, device, dtype, mode and batch size)"
+        )
+    comparisons = []
+    for key in base.index.union(cur.index, sort=False):
+        if key not in cur.index:
+            comparisons.append(
+                Comparison(job_label(base.loc[key]), "row", None, None, None, "missing")
+            )
+        elif key not in base.index:
+            comparisons.append(Comparison(job_label(cur.loc[key]), "row", None, None, None, "new"))
+        else:
+            comparisons += compare_row(base.loc[key], cur.loc[key], settings, scale)
+    return comparisons
+
+
+def compare_row(
+    base: pd.Series, cur: pd.Series, settings: Settings, scale: float
+) -> list[Comparison]:
+    label = job_label(base)
+    out = []
+    for metric in EXACT:
+        if present(base.get(metric)) and present(cur.get(metric)):
+            b, c = float(base[metric]), float(cur[metric])
+            verdict = "ok" if b == c else "changed"
+            out.append(Comparison(label, metric, b, c, c / b if b else None, verdict))
+    for metric in TIMES:
+        if present(base.get(metric)) and present(cur.get(metric)):
+            out.append(compare_timing(label, metric, base, cur, settings, scale))
+    for metric in MEMORY:
+        if present(base.get(metric)) and present(cur.get(metric)):
+            out.append(compare_memory(label, metric, base, cur, settings))
+    for metric in ACCURACY:
+        if base.get("acc_values") and cur.get("acc_values"):
+            out.append(compare_accuracy(label, metric, base, cur, settings))
+    return out
+
+
+def compare_timing(
+    label: str, metric: str, base: pd.Series, cur: pd.Series, settings: Settings, scale: float
+) -> Comparison:
+    b, c = float(base[metric]), float(cur[metric]) * scale
+    ratio = c / b
+    threshold = settings.threshold(metric)
+    base_samples, cur_samples = base.get("samples"), cur.get("samples")
+    if (
+        base_samples
+        and cur_samples
+        and min(len(base_samples), len(cur_samples)) >= MIN_SAMPLES_FOR_TEST
+    ):
+        p = mann_whitney_p(base_samples, [s * scale for s in cur_samples])
+        significant, note = p < SIGNIFICANCE, f"p={p:.2g}"
+    else:
+        significant, note = intervals_apart(base, cur, scale), "intervals (no samples)"
+    verdict = "ok"
+    if significant and ratio > 1 + threshold:
+        verdict = "regressed"
+    elif significant and ratio < 1 / (1 + threshold):
+        verdict = "improved"
+    return Comparison(label, metric, b, c, ratio, verdict, note)
+
+
+def compare_memory(
+    label: str, metric: str, base: pd.Series, cur: pd.Series, settings: Settings
+) -> Comparison:
+    b, c = float(base[metric]), float(cur[metric])
+    ratio = c / b if b else None
+    threshold, beyond_floor = settings.threshold(metric), abs(c - b) > MEMORY_FLOOR_MB
+    verdict = "ok"
+    if ratio is not None and beyond_floor and ratio > 1 + threshold:
+        verdict = "regressed"
+    elif ratio is not None and beyond_floor and ratio < 1 / (1 + threshold):
+        verdict = "improved"
+    return Comparison(label, metric, b, c, ratio, verdict)
+
+
+def compare_accuracy(
+    label: str, metric: str, base: pd.Series, cur: pd.Series, settings: Settings
+) -> Comparison:
+    b_values, c_values = np.asarray(base["acc_values"]), np.asarray(cur["acc_values"])
+    b, c = float(b_values.mean()), float(c_values.mean())
+    margin = settings.acc_tolerance_pts / 100
+    note = f"{len(b_values)} vs {len(c_values)} seeds"
+    if len(b_values) > 1 and len(c_values) > 1:
+        error = math.sqrt(
+            b_values.var(ddof=1) / len(b_values) + c_values.var(ddof=1) / len(c_values)
+        )
+        margin = max(margin, 2 * error)
+        note += f", 2 x s.e. {200 * error:.2f} pts"
+    verdict = "ok"
+    if c < b - margin:
+        verdict = "regressed"
+    elif c > b + margin:
+        verdict = "improved"
+    return Comparison(label, metric, b, c, c / b if b else None, verdict, note)
+
+
+def exit_code(comparisons: Sequence[Comparison]) -> int:
+    """1 when anything regressed or an exact metric changed, else 0."""
+    return int(any(item.verdict in FAILING for item in comparisons))
+
+
+# --- output ---------------------------------------------------------------------------
+
+
+def as_table(comparisons: Sequence[Comparison], everything: bool = False) -> pd.DataFrame:
+    shown = [item for item in comparisons if everything or item.verdict != "ok"]
+    table = pd.DataFrame([asdict(item) for item in shown], columns=list(Comparison.__annotations__))
+    rank = {verdict: index for index, verdict in enumerate(VERDICT_ORDER)}
+    return table.sort_values("verdict", key=lambda v: v.map(rank), kind="stable")
+
+
+def summary_line(comparisons: Sequence[Comparison]) -> str:
+    counts = pd.Series([item.verdict for item in comparisons]).value_counts()
+    parts = [f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts]
+    return f"{len(comparisons)} comparisons: " + ", ".join(parts)
+
+
+def render(comparisons: Sequence[Comparison], fmt: str, everything: bool = False) -> str:
+    """The comparison as a terminal table, Markdown (a pull-request comment) or JSON."""
+    if fmt == "json":
+        return json.dumps(
+            {
+                "summary": summary_line(comparisons),
+                "exit_code": exit_code(comparisons),
+                "comparisons": [asdict(item) for item in comparisons],
+            },
+            indent=2,
+        )
+    table = as_table(comparisons, everything)
+    for column in ("baseline", "current"):
+        table[column] = table[column].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4g}")
+    table["ratio"] = table["ratio"].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.3f}")
+    summary = summary_line(comparisons)
+    if table.empty:
+        return summary + " (nothing to show: everything is ok)"
+    if fmt == "markdown":
+        return f"**archbench compare**: {summary}\n\n" + table.to_markdown(index=False)
+    return table.to_markdown(index=False, tablefmt="simple") + "\n\n" + summary

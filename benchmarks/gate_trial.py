@@ -1,0 +1,116 @@
+"""How trustworthy is ``archbench compare`` as a CI gate on this machine?
+
+- False alarms: pairs of efficiency passes of the quick suite from the same
+  commit, each compared with its partner: no timing may be ``regressed``.
+- Detection: passes in which resnet20 does about a third more work (its first
+  stage applied twice; stages have equal MACs at 32x32), each compared with
+  an unchanged pass: resnet20's times must be ``regressed``.
+
+Each pass runs in its own process (``archbench run --measure flops,time,memory``);
+the comparisons use compare's defaults (10%, Mann-Whitney p < 0.05) and the
+CI gate's settings (``--normalize``, 100%).
+
+    python -m benchmarks.gate_trial --pairs 5 --out results/gate-trial-cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import torch
+
+import architectures
+from benchmarks import compare, results
+from benchmarks.cli import main as cli_main
+
+SLOWED = "resnet20"
+PASS_ARGS = ["run", "--measure", "flops,time,memory", "--no-plots"]
+SETTINGS = {
+    "default": compare.Settings(),
+    "ci_gate": compare.Settings(default_threshold=1.0, normalize=True),
+}
+
+
+def slowed_create(create):
+    """``architectures.create`` whose resnet20 applies its first stage twice."""
+
+    def forward(self, x):
+        return self.head(self.stages(self.stages[0](self.stem(x))))
+
+    def wrapped(name: str, **config):
+        model = create(name, **config)
+        if name == SLOWED:
+            model.forward = types.MethodType(forward, model)
+        return model
+
+    return wrapped
+
+
+def efficiency_pass(out: Path, slow: bool) -> Path:
+    """One pass in a fresh process; returns its run directory."""
+    command = [sys.executable, "-m", "benchmarks.gate_trial", "--one-pass", str(out)]
+    subprocess.run([*command, *(["--slow"] if slow else [])], check=True, capture_output=True)
+    return out
+
+
+def timing_verdicts(base: Path, current: Path, settings: compare.Settings) -> list[dict]:
+    comparisons = compare.compare(compare.load_side(base), compare.load_side(current), settings)
+    return [
+        {"job": c.job, "ratio": round(c.ratio, 3), "verdict": c.verdict, "note": c.note}
+        for c in comparisons
+        if c.metric in compare.TIMES
+    ]
+
+
+def is_slowed(verdict: dict) -> bool:
+    return verdict["job"].startswith(f"{SLOWED} ")
+
+
+def trial(pairs: int, work: Path) -> dict:
+    passes = [efficiency_pass(work / f"same-{i}", slow=False) for i in range(2 * pairs)]
+    slowed = [efficiency_pass(work / f"slow-{i}", slow=True) for i in range(pairs)]
+    report: dict = {"pairs": pairs, "slowed_arch": SLOWED}
+    for name, settings in SETTINGS.items():
+        same = [timing_verdicts(passes[2 * i], passes[2 * i + 1], settings) for i in range(pairs)]
+        detect = [timing_verdicts(passes[2 * i], slowed[i], settings) for i in range(pairs)]
+        report[name] = {
+            "false_alarms": [sum(v["verdict"] == "regressed" for v in pair) for pair in same],
+            "timings_compared_per_pair": len(same[0]),
+            "slowed_detected": [[v for v in pair if is_slowed(v)] for pair in detect],
+            "other_regressions_in_slowed_pairs": [
+                [v for v in pair if v["verdict"] == "regressed" and not is_slowed(v)]
+                for pair in detect
+            ],
+        }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--out", type=Path, help="JSON file for the results")
+    parser.add_argument("--one-pass", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--slow", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one_pass:
+        if args.slow:
+            architectures.create = slowed_create(architectures.create)
+        return cli_main([*PASS_ARGS, "--out", str(args.one_pass)])
+    with tempfile.TemporaryDirectory() as work:
+        report = trial(args.pairs, Path(work))
+    report["environment"] = results.environment(torch.device("cpu"), torch.get_num_threads())
+    text = json.dumps(report, indent=2)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""`archbench compare`: verdicts per metric kind, significance, normalisation, the
+pytest-benchmark format, output formats, exit codes and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import architectures
+from benchmarks import compare, gate_trial, results
+from benchmarks.compare import Settings, Side
+from benchmarks.measure.flops import count_macs
+
+from helpers import measured_net, result_row, run_cli, write_run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def side(rows: list[dict], calibration_s: float | None = None) -> Side:
+    table = results.to_frame(rows)
+    table["samples"] = [row.get(results.SAMPLES_COLUMN) for row in rows]
+    return Side("test", compare.pool_seeds(table), calibration_s)
+
+
+def timing(
+    median: float, spread: float, n: int = 30, seed: int = 0, arch: str = "resnet20", **changes
+) -> dict:
+    """An inference row whose raw samples scatter around ``median``."""
+    samples = np.random.default_rng(seed).normal(median, spread, n).tolist()
+    return result_row(
+        arch, "resnet", time_median_ms=float(np.median(samples)),
+        time_iqr_ms=spread * 1.35, **{results.SAMPLES_COLUMN: samples}, **changes,
+    )  # fmt: skip
+
+
+def verdict(comparisons, metric: str) -> str:
+    (item,) = [c for c in comparisons if c.metric == metric]
+    return item.verdict
+
+
+@pytest.mark.parametrize(
+    ("base", "current", "expected"),
+    [
+        (timing(10.0, 0.3), timing(13.0, 0.3, seed=1), "regressed"),  # 30% slower, clearly
+        (timing(10.0, 0.3), timing(10.1, 0.3, seed=1), "ok"),  # within the threshold
+        (timing(10.0, 0.3), timing(8.0, 0.3, seed=1), "improved"),
+        (timing(10.0, 6.0), timing(11.5, 6.0, seed=1), "ok"),  # 15% slower, buried in noise
+    ],
+)
+def test_timing_needs_both_threshold_and_significance(base, current, expected):
+    comparisons = compare.compare(side([base]), side([current]))
+    assert verdict(comparisons, "time_median_ms") == expected
+
+
+def test_pure_noise_is_never_significant_and_a_clear_shift_always_is():
+    rng = np.random.default_rng(0)
+    noise = [
+        compare.mann_whitney_p(rng.normal(10, 1, 30), rng.normal(10, 1, 30)) for _ in range(200)
+    ]
+    assert np.mean(np.array(noise) < compare.SIGNIFICANCE) < 0.1  # about 5% by construction
+    shifted = [
+        compare.mann_whitney_p(rng.normal(10, 1, 30), rng.normal(12, 1, 30)) for _ in range(50)
+    ]
+    assert max(shifted) < 1e-4
+
+
+def test_without_samples_intervals_decide():
+    base = result_row("resnet20", "resnet", time_median_ms=10.0, time_iqr_ms=0.5)
+    apart = result_row("resnet20", "resnet", time_median_ms=13.0, time_iqr_ms=0.5)
+    overlapping = result_row("resnet20", "resnet", time_median_ms=13.0, time_iqr_ms=6.0)
+    assert verdict(compare.compare(side([base]), side([apart])), "time_median_ms") == "regressed"
+    assert verdict(compare.compare(side([base]), side([overlapping])), "time_median_ms") == "ok"
+
+
+def test_per_metric_threshold():
+    settings = Settings(thresholds={"time_median_ms": 0.5})
+    comparisons = compare.compare(side([timing(10.0, 0.3)]), side([timing(13.0, 0.3)]), settings)
+    assert verdict(comparisons, "time_median_ms") == "ok"
+
+
+def test_normalize_divides_by_each_runs_calibration():
+    slow_machine = side([timing(20.0, 0.3, seed=1)], calibration_s=0.02)
+    fast_machine = side([timing(10.0, 0.3)], calibration_s=0.01)
+    raw = compare.compare(fast_machine, slow_machine)
+    assert verdict(raw, "time_median_ms") == "regressed"
+    normalized = compare.compare(fast_machine, slow_machine, Settings(normalize=True))
+    assert verdict(normalized, "time_median_ms") == "ok"
+    with pytest.raises(compare.UserError, match="calibration"):
+        compare.compare(side([timing(10.0, 0.3)]), fast_machine, Settings(normalize=True))
+
+
+def test_exact_metrics_any_difference_is_changed():
+    base = side([result_row("resnet20", "resnet", params=269_722)])
+    same = compare.compare(base, side([result_row("resnet20", "resnet", params=269_722)]))
+    bigger = compare.compare(base, side([result_row("resnet20", "resnet", params=269_723)]))
+    assert verdict(same, "params") == "ok" and verdict(bigger, "params") == "changed"
+    assert compare.exit_code(bigger) == 1 and compare.exit_code(same) == 0
+
+
+def test_memory_uses_the_threshold_and_a_floor():
+    base = side([result_row("resnet20", "resnet", peak_mem_mb=100.0)])
+    grown = compare.compare(base, side([result_row("resnet20", "resnet", peak_mem_mb=130.0)]))
+    tiny = side([result_row("resnet20", "resnet", peak_mem_mb=1.0)])
+    doubled_but_tiny = compare.compare(
+        tiny, side([result_row("resnet20", "resnet", peak_mem_mb=1.8)])
+    )
+    assert verdict(grown, "peak_mem_mb") == "regressed"
+    assert verdict(doubled_but_tiny, "peak_mem_mb") == "ok"
+
+
+def trained(*accuracies: float) -> list[dict]:
+    return [
+        measured_net("resnet20", "resnet", accuracy, seed=seed)[-1]
+        for seed, accuracy in enumerate(accuracies)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("base", "current", "expected"),
+    [
+        ((0.92,), (0.905,), "regressed"),  # 1.5 points, one seed each
+        ((0.92,), (0.915,), "ok"),
+        ((0.92, 0.93, 0.91), (0.90, 0.91, 0.89), "regressed"),  # 2 points, tight seeds
+        ((0.92, 0.97, 0.87), (0.90, 0.95, 0.85), "ok"),  # 2 points, within the seed spread
+        ((0.90,), (0.93,), "improved"),
+    ],
+)
+def test_accuracy_tolerance_and_seed_spread(base, current, expected):
+    comparisons = compare.compare(side(trained(*base)), side(trained(*current)))
+    assert verdict(comparisons, "test_acc") == expected
+
+
+def test_rows_on_one_side_only_are_new_or_missing():
+    base = side([timing(10.0, 0.3), timing(10.0, 0.3, batch_size=64)])
+    current = side([timing(10.0, 0.3), timing(10.0, 0.3, batch_size=8)])
+    verdicts = {c.job: c.verdict for c in compare.compare(base, current) if c.metric == "row"}
+    assert sorted(verdicts.values()) == ["missing", "new"]
+    assert compare.exit_code(compare.compare(base, current)) == 0
+
+
+def test_markdown_and_json_output():
+    comparisons = compare.compare(side([timing(10.0, 0.3)]), side([timing(13.0, 0.3, seed=1)]))
+    markdown = compare.render(comparisons, "markdown")
+    assert markdown.startswith("**archbench compare**: 5 comparisons: 1 regressed, 4 ok")
+    assert "| regressed " in markdown
+    data = json.loads(compare.render(comparisons, "json"))
+    assert data["exit_code"] == 1
+    assert {c["verdict"] for c in data["comparisons"]} >= {"regressed", "ok"}
+
+
+def test_cli_exit_codes_and_bad_input(tmp_path, capsys):
+    base = write_run(tmp_path / "base", [timing(10.0, 0.3)])
+    slower = write_run(tmp_path / "slower", [timing(13.0, 0.3, seed=1)])
+    other = write_run(tmp_path / "other", [timing(10.0, 0.3, arch="plain20")])
+    old = tmp_path / "old.jsonl"
+    old.write_text(json.dumps(result_row("resnet20", "resnet", schema_version=1)) + "\n")
+    assert run_cli(["compare", str(base), str(base)]) == 0
+    assert run_cli(["compare", str(base), str(slower), "--format", "markdown"]) == 1
+    assert "regressed" in capsys.readouterr().out
+    for bad, message in (
+        ([str(tmp_path / "nowhere"), str(base)], "no results at"),
+        ([str(old), str(base)], "schema version"),
+        ([str(base), str(other)], "no job in common"),
+    ):
+        assert run_cli(["compare", *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.slow
+def test_reads_the_json_pytest_benchmark_writes(tmp_path):
+    """A real pytest-benchmark file from benchmarks/perf, compared with itself and with
+    a copy in which one benchmark got 30% slower."""
+    out = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/perf", "-q", "-k", "resnet20_dw and 1",
+         "-p", "no:cacheprovider", f"--benchmark-json={out}", "--benchmark-min-rounds=10",
+         "--benchmark-max-time=0.2"],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    loaded = compare.load_side(out)
+    (row,) = loaded.rows.to_dict("records")
+    assert row["arch"] == "resnet20_dw" and row["params"] > 0 and row["macs"] > 0
+    assert loaded.calibration_s > 0
+    assert compare.exit_code(compare.compare(loaded, loaded)) == 0
+    data = json.loads(out.read_text())
+    stats = data["benchmarks"][0]["stats"]
+    assert row["time_median_ms"] == pytest.approx(stats["median"] * 1e3)
+    stats["iqr"] = 0.01 * stats["median"]  # without raw timings the intervals decide
+    out.write_text(json.dumps(data))
+    stats["median"] *= 1.3
+    if stats.get("data"):  # raw timings, kept by pytest-benchmark's JSON: the U test decides
+        stats["data"] = [value * 1.3 for value in stats["data"]]
+    slowed = tmp_path / "slowed.json"
+    slowed.write_text(json.dumps(data))
+    assert run_cli(["compare", str(out), str(slowed)]) == 1
+
+
+def test_the_gate_trials_slowed_resnet20_does_a_third_more_work():
+    create = gate_trial.slowed_create(architectures.create)
+    image = (torch.randn(1, 3, 32, 32),)
+    normal, slowed = (
+        count_macs(make("resnet20"), image) for make in (architectures.create, create)
+    )
+    assert slowed / normal == pytest.approx(4 / 3, rel=0.02)
+    assert count_macs(create("plain20"), image) == count_macs(
+        architectures.create("plain20"), image
+    )
