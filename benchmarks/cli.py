@@ -119,7 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         out, {**results.environment(device, threads), "suite": suite.name}, calibration
     )
     executor = runner.SubprocessExecutor() if args.isolate else runner.InProcessExecutor()
-    outcome = runner.run(jobs, out, executor=executor, calibration=calibration, done=done)
+    outcome = runner.run(
+        jobs, out, executor=executor, calibration=calibration, done=done, rounds=args.rounds
+    )
     status = conclude(outcome, out, args, kept=len(done) + len(outcome.rows))
     if args.no_plots or outcome.interrupted:
         return status
@@ -428,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=cmd_run)
 
+    run.add_argument(
+        "--rounds", type=positive_int, default=1, metavar="N",
+        help="time the timing-only jobs in N rounds and pool the samples (noisy machines)",
+    )  # fmt: skip
     run.add_argument(
         "--measure",
         type=lambda text: tuple(text.split(",")),

@@ -73,6 +73,7 @@ COLUMNS = (
     Column("time_iqr_ms", "ms", "interquartile range"),
     Column("time_mean_ms", "ms", "mean"),
     Column("time_n", "count", "timed calls"),
+    Column("time_rounds", "count", "rounds the timed calls were spread over (run --rounds)"),
     Column("throughput_per_s", "samples/s", "batch_size / time_median"),
     Column("achieved_gflops_per_s", "GFLOP/s", "step_gflop / time_median"),
     Column("hw_efficiency", "fraction", "achieved GFLOP/s over the calibration matmul's"),

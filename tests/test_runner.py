@@ -171,8 +171,30 @@ def test_question_answering_step_answers_every_question_of_its_images(tmp_path):
     entry = Entry("fusion_xattn", dataset="sort_of_clevr:300", train_batch_size=8)
     suite = Suite(name="t", entries=(entry,), batch_sizes=(2,), timing=FAST_TIMING)
     job = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))[-1]
-    assert job.mode == "train" and job.data.asks_questions
+    assert job.mode == "train" and job.data.name == "sort_of_clevr:300"
     model = architectures.create(job.arch, **job.overrides())
     inputs = architectures.spec(job.arch).example_inputs(8, **job.overrides())
     forward, targets = runner.training_batch(job, model, inputs, 10, CPU)
     assert forward().shape == (160, 10) and targets.shape == (160,)
+
+
+def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
+    jobs = runner.expand_jobs(suite_of("tiny", batch_sizes=(1,)), CPU, threads=1)
+    outcome = runner.run(
+        jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None, rounds=3
+    )
+    lines = results.read_rows(tmp_path / results.ROWS_FILE)
+    assert len(lines) == 2 + 2 * 2  # infer and train-step rows, each timed twice more
+    sizes = [len(line[results.SAMPLES_COLUMN]) for line in lines if line["mode"] == "infer"]
+    assert sizes[0] < sizes[1] < sizes[2]  # each round adds its samples to the row
+    infer = results.load(tmp_path).set_index("mode").loc["infer"]
+    assert infer["time_rounds"] == 3 and infer["time_n"] == sizes[2]
+    assert all(row["status"] == "ok" for row in outcome.rows)
+
+
+def test_jobs_that_train_are_not_repeated(toy_architectures, tmp_path):
+    suite = suite_of("tiny", batch_sizes=(1,), dataset="mnist5k", training=TrainConfig(epochs=1))
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
+    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None, rounds=2)
+    modes = [line["mode"] for line in results.read_rows(tmp_path / results.ROWS_FILE)]
+    assert modes == ["infer", "train", "infer"]

@@ -121,11 +121,6 @@ class DataSpec:
     download: bool = False
     cache_dir: str | None = None
 
-    @property
-    def asks_questions(self) -> bool:
-        """Whether this is a question-answering set (Sort-of-CLEVR) rather than images."""
-        return self.name.split(":")[0] == "sort_of_clevr"
-
     def load(self) -> ImageDataset | SortOfClevr:
         """The data set, loaded once per process."""
         return _load_once(self)
