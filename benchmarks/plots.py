@@ -156,23 +156,28 @@ LABEL_OFFSETS = ((4, 5), (4, -11), (-4, 5), (-4, -11), (4, 13), (4, -19), (-4, 1
 
 
 def label_points(ax, xs, ys, labels, fontsize: float = 7) -> None:
-    """Name each point, at the first of a few offsets whose box overlaps no label yet
-    placed (boxes estimated from the text length). Call once the layout is final
-    (``figure.draw_without_rendering()``)."""
-    points_to_pixels = ax.figure.dpi / 72
+    """Name each point, at the first of a few offsets whose box overlaps neither a
+    label already placed nor another point's marker (boxes estimated from the text
+    length, in points). Call once the layout is final (``draw_without_rendering``)."""
+    xs, ys, points_to_pixels = list(xs), list(ys), ax.figure.dpi / 72
+    centres = [
+        tuple(ax.transData.transform((x, y)) / points_to_pixels)
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    markers = [(cx - 5, cy - 5, cx + 5, cy + 5) for cx, cy in centres]
     placed: list[tuple[float, float, float, float]] = []
-    for x, y, text in zip(xs, ys, labels, strict=True):
-        px, py = ax.transData.transform((x, y)) / points_to_pixels
+    for index, ((px, py), text) in enumerate(zip(centres, labels, strict=True)):
+        obstacles = placed + markers[:index] + markers[index + 1 :]
         size = (0.6 * fontsize * len(text), fontsize)
         for dx, dy in (*LABEL_OFFSETS, LABEL_OFFSETS[0]):
             left = px + dx - (size[0] if dx < 0 else 0)
             candidate = (left, py + dy, left + size[0], py + dy + size[1])
-            if not any(overlaps(candidate, other) for other in placed):
+            if not any(overlaps(candidate, other) for other in obstacles):
                 break
         placed.append(candidate)
         ax.annotate(
-            text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-            ha="right" if dx < 0 else "left",
+            text, (xs[index], ys[index]), textcoords="offset points", xytext=(dx, dy),
+            fontsize=fontsize, ha="right" if dx < 0 else "left",
         )  # fmt: skip
 
 
