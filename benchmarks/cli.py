@@ -428,8 +428,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-plots", action="store_true", help="skip the figures and report at the end"
     )
-    run.set_defaults(handler=cmd_run)
-
     run.add_argument(
         "--rounds", type=positive_int, default=1, metavar="N",
         help="time the timing-only jobs in N rounds and pool the samples (noisy machines)",
@@ -440,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M,M",
         help="what to measure: flops,time,memory,accuracy (default: the suite's)",
     )
+    run.set_defaults(handler=cmd_run)
 
     for name, handler, summary in (
         ("plot", cmd_plot, "draw a run's comparison figures into RUN_DIR/figures/"),

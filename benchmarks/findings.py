@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 import architectures
+from architectures.layers import SeparableConv3x3
 from benchmarks.measure.flops import module_table
 
 HELD, NOT_HELD, NOT_MEASURED = "held", "not held", "not measured"
@@ -172,7 +173,7 @@ def predicted_separable_ratios(
     inputs = architectures.spec(standard).example_inputs(1, image_size=height, **config)
     table = module_table(dense_model, inputs, max_depth=99).set_index("module")
     replaced = [
-        name for name, module in twin.named_modules() if type(module).__name__ == "SeparableConv3x3"
+        name for name, module in twin.named_modules() if isinstance(module, SeparableConv3x3)
     ]
     macs, params = table.loc["(model)", "macs"], table.loc["(model)", "params"]
     for name in replaced:

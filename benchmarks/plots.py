@@ -221,7 +221,8 @@ def require(rows: pd.DataFrame, what: str) -> pd.DataFrame:
 def with_efficiency(run: Run, trained: pd.DataFrame) -> pd.DataFrame:
     """Training rows with their job's batch-1 latency (from the matching inference row)."""
     keys = ["arch", "config", "dataset", "device", "dtype"]
-    batch1 = run.inference()[run.inference()["batch_size"] == 1][[*keys, "time_median_ms"]]
+    inference = run.inference()
+    batch1 = inference[inference["batch_size"] == 1][[*keys, "time_median_ms"]]
     batch1 = batch1.drop_duplicates(keys).rename(columns={"time_median_ms": "latency_b1_ms"})
     return trained.drop(columns=["time_median_ms"]).merge(batch1, on=keys, how="left")
 

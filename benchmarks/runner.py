@@ -224,12 +224,10 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
             result["mem_method"] = memory.method(device)
 
     if "time" in job.measure:
-        result.update(timing_columns(time_calls(call, device, job.timing), job.batch_size))
+        timing = time_calls(call, device, job.timing)
+        result.update(timing_columns(timing, job.batch_size))
         if step_flops:
-            achieved = step_flops / (result["time_median_ms"] / 1e3) / 1e9
-            result.update(step_gflop=step_flops / 1e9, achieved_gflops_per_s=achieved)
-            if calibration is not None:
-                result["hw_efficiency"] = achieved / calibration.matmul_gflops_per_s
+            result.update(efficiency_columns(step_flops / 1e9, timing, calibration))
 
     if job.training is not None:
         del model, call
@@ -466,11 +464,20 @@ def pooled(
     timing = Timing(tuple(sample / 1e3 for sample in samples))
     row = {**first, **timing_columns(timing, first["batch_size"]), "time_rounds": rounds}
     if first.get("step_gflop"):
-        achieved = first["step_gflop"] / timing.median
-        row["achieved_gflops_per_s"] = achieved
-        if calibration is not None:
-            row["hw_efficiency"] = achieved / calibration.matmul_gflops_per_s
+        row.update(efficiency_columns(first["step_gflop"], timing, calibration))
     return row
+
+
+def efficiency_columns(
+    step_gflop: float, timing: Timing, calibration: Calibration | None
+) -> dict[str, Any]:
+    """Achieved GFLOP/s of the timed call, and its fraction of the calibration matmul's."""
+    columns = {"step_gflop": step_gflop, "achieved_gflops_per_s": step_gflop / timing.median}
+    if calibration is not None:
+        columns["hw_efficiency"] = (
+            columns["achieved_gflops_per_s"] / calibration.matmul_gflops_per_s
+        )
+    return columns
 
 
 def progress_line(index: int, total: int, job: Job, row: dict[str, Any], started: float) -> str:
