@@ -26,6 +26,12 @@ from benchmarks.measure.flops import module_table
 from benchmarks.suites import Suite, expand_entries, load_suite, shipped_suites
 
 USER_ERRORS = (UserError, architectures.RegistryError)
+BACKEND_FLAGS = {  # each recorded in every row (default: the suite's, off in most)
+    "channels_last": "model and inputs in channels-last (NHWC) layout",
+    "cudnn_benchmark": "let cuDNN autotune its algorithms (CUDA)",
+    "compile": "torch.compile the models; compilation is timed apart (compile_s)",
+    "cuda_graphs": "replay inference from a CUDA graph (CUDA; small-batch latency)",
+}
 log = logging.getLogger("archbench")
 EXIT_INTERRUPTED = 130
 
@@ -88,6 +94,7 @@ def build_suite(args: argparse.Namespace) -> Suite:
             "seeds": args.seeds,
             "measure": args.measure,
             "training": dataclasses.replace(suite.training, **budget),
+            **{flag: getattr(args, flag) for flag in BACKEND_FLAGS},
         }
         return suite.replace(**{key: value for key, value in changes.items() if value is not None})
     except ValueError as error:  # an invalid training budget
@@ -114,13 +121,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     done = runner.prepare_run_dir(out, args.resume)
 
     announce(suite, len(jobs), device, threads, out)
-    calibration = calibrate(device, suite.dtype)
+    dtypes = dict.fromkeys([suite.dtype, *(job.dtype for job in jobs)])  # the suite's first
+    calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}
     runner.record_session(
-        out, {**results.environment(device, threads), "suite": suite.name}, calibration
+        out, {**results.environment(device, threads), "suite": suite.name}, calibrations
     )
     executor = runner.SubprocessExecutor() if args.isolate else runner.InProcessExecutor()
     outcome = runner.run(
-        jobs, out, executor=executor, calibration=calibration, done=done, rounds=args.rounds
+        jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=args.rounds
     )
     status = conclude(outcome, out, args, kept=len(done) + len(outcome.rows))
     if args.no_plots or outcome.interrupted:
@@ -397,7 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--train-batch-size", type=int, metavar="B", help="training-step batch size; 0 for none"
     )
-    run.add_argument("--dtype", choices=tuple(DTYPES), help="fp32, or bf16/fp16 autocast")
+    run.add_argument(
+        "--dtype", choices=tuple(DTYPES),
+        help="fp32 (TF32 off), tf32 (CUDA), or bf16/fp16 autocast (default: the suite's)",
+    )  # fmt: skip
+    for flag, meaning in BACKEND_FLAGS.items():
+        run.add_argument(
+            f"--{flag.replace('_', '-')}", action=argparse.BooleanOptionalAction, help=meaning
+        )
     run.add_argument(
         "--threads", type=positive_int, help="torch threads (default: torch's own choice)"
     )

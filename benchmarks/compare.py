@@ -118,7 +118,7 @@ def load_pytest_benchmark(path: Path) -> Side:
     rows = []
     for bench in data["benchmarks"]:
         info, stats = bench.get("extra_info") or {}, bench["stats"]
-        identity = {key: info.get(key, "") for key in MATCH_KEYS}
+        identity = {key: info.get(key, results.SETTING_DEFAULTS.get(key, "")) for key in MATCH_KEYS}
         identity["arch"] = info.get("arch") or bench["fullname"]
         raw = stats.get("data")
         rows.append(

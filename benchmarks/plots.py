@@ -27,6 +27,7 @@ from benchmarks.findings import DEPTH_NAME
 from benchmarks.train_vqa import GROUPS, group_name
 
 log = logging.getLogger(__name__)
+VARIANT_COLUMNS = ("dtype", *results.SETTING_DEFAULTS)
 FIGURES_DIR = "figures"
 FORMATS = ("png", "svg")
 FAMILY_COLOURS = dict(
@@ -85,9 +86,22 @@ def arch_label(row: pd.Series) -> str:
     return f"{row['arch']} ({config})"
 
 
+def variant_label(row: pd.Series, varying: list[str]) -> str:
+    """' [bf16, compile]': the row's dtype and settings among those that vary."""
+    parts = [
+        str(row[c]) if c == "dtype" else c
+        for c in varying
+        if c == "dtype" or (not pd.isna(row[c]) and bool(row[c]))
+    ]
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``label`` column, sorted by family order, then label."""
-    table = table.assign(label=table.apply(arch_label, axis=1) if len(table) else [])
+    """The table with a ``label`` column, sorted by family order, then label. Where the
+    rows differ in dtype or backend settings, labels name them: 'resnet20 [bf16]'."""
+    varying = [c for c in VARIANT_COLUMNS if c in table and table[c].nunique() > 1]
+    labels = [arch_label(row) + variant_label(row, varying) for _, row in table.iterrows()]
+    table = table.assign(label=labels)
     order = table["family"].map(family_rank)
     return table.assign(_rank=order).sort_values(["_rank", "label"]).drop(columns="_rank")
 
@@ -220,7 +234,7 @@ def require(rows: pd.DataFrame, what: str) -> pd.DataFrame:
 
 def with_efficiency(run: Run, trained: pd.DataFrame) -> pd.DataFrame:
     """Training rows with their job's batch-1 latency (from the matching inference row)."""
-    keys = ["arch", "config", "dataset", "device", "dtype"]
+    keys = ["arch", "config", "device", "dtype", "input_shape"]  # latency needs no data set
     inference = run.inference()
     batch1 = inference[inference["batch_size"] == 1][[*keys, "time_median_ms"]]
     batch1 = batch1.drop_duplicates(keys).rename(columns={"time_median_ms": "latency_b1_ms"})
@@ -237,6 +251,10 @@ def accuracy_scatter(run: Run, panels: list[tuple[str, str]], title: str) -> Fig
         rows = trained[trained["dataset"] == dataset]
         for ax, (column, column_label) in zip(row_axes, panels, strict=True):
             points = rows[rows[column].notna()]
+            ax.set_xlabel(column_label)
+            if points.empty:
+                ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
+                continue
             accuracy = 100 * points["test_acc_mean"]
             colours = [FAMILY_COLOURS.get(f, OTHER_COLOUR) for f in points["family"]]
             ax.errorbar(
@@ -247,7 +265,6 @@ def accuracy_scatter(run: Run, panels: list[tuple[str, str]], title: str) -> Fig
             front = pareto_front(points[column], accuracy)
             ax.step(*front, where="post", color="0.4", linestyle="--", linewidth=1, zorder=2)
             log_scale(ax, "x")
-            ax.set_xlabel(column_label)
             ax.set_ylabel(f"test accuracy (%), {dataset}")
             ax.margins(x=0.15, y=0.12)
     family_legend(figure, list(dict.fromkeys(trained["family"])))
@@ -341,16 +358,29 @@ def achieved_flops(run: Run) -> Figure:
     """Figure 5: achieved GFLOP/s per architecture: fewer FLOPs are not proportionally
     less time when the kernels (depthwise, grouped) reach a lower rate."""
     rows = require(run.ok[run.ok["achieved_gflops_per_s"].notna()], "FLOP rates")
-    peak = (run.env.get("calibration") or {}).get("matmul_gflops_per_s")
+    peaks = calibration_peaks(run.env, set(rows["dtype"]))
+    rates = ", ".join(f"{dtype} {peak:.0f}" for dtype, peak in peaks.items())
     figure = per_batch_bars(
         run, rows, "achieved_gflops_per_s",
-        "Achieved GFLOP/s" + (f" (dotted: calibration matmul, {peak:.0f})" if peak else ""),
+        "Achieved GFLOP/s" + (f" (dotted: calibration matmul, {rates})" if peaks else ""),
         "GFLOP/s",
     )  # fmt: skip
-    if peak:
-        for ax in figure.axes:
-            ax.axvline(peak, color="0.3", linestyle=":", linewidth=1)
+    for ax in figure.axes:
+        for style, peak in zip((":", "-.", "--"), peaks.values(), strict=False):
+            ax.axvline(peak, color="0.3", linestyle=style, linewidth=1)
     return figure
+
+
+def calibration_peaks(env: dict, dtypes: set[str]) -> dict[str, float]:
+    """The calibration matmul's GFLOP/s in each of ``dtypes`` the run calibrated."""
+    calibrations = env.get("calibrations") or {}
+    if not calibrations and env.get("calibration"):  # runs from before per-dtype calibration
+        calibrations = {env["calibration"]["dtype"]: env["calibration"]}
+    return {
+        dtype: calibrations[dtype]["matmul_gflops_per_s"]
+        for dtype in sorted(dtypes)
+        if dtype in calibrations
+    }
 
 
 def depth_degradation(run: Run) -> Figure:

@@ -16,7 +16,8 @@ import pandas as pd
 
 from benchmarks import results
 from benchmarks.findings import check_all
-from benchmarks.plots import Drawn, Run, labelled
+from benchmarks.measure.device import DTYPES
+from benchmarks.plots import Drawn, Run, calibration_peaks, labelled
 
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 
@@ -47,7 +48,7 @@ Block = Heading | Text | Table | Image
 
 
 def environment_table(env: dict) -> pd.DataFrame:
-    calibration = env.get("calibration") or {}
+    peaks = calibration_peaks(env, set(DTYPES))
     items = {
         "device": env.get("device_name"),
         "torch / CUDA / cuDNN": f"{env.get('torch')} / {env.get('cuda')} / {env.get('cudnn')}",
@@ -55,7 +56,7 @@ def environment_table(env: dict) -> pd.DataFrame:
         "CPU (count)": f"{env.get('cpu')} ({env.get('cpu_count')})",
         "torch threads": env.get("threads"),
         "calibration matmul (GFLOP/s)": (
-            f"{calibration['matmul_gflops_per_s']:.0f}" if calibration else None
+            ", ".join(f"{dtype} {peak:.0f}" for dtype, peak in peaks.items()) or None
         ),
         "git commit": env.get("git_commit"),
         "archbench": env.get("archbench"),
@@ -105,6 +106,11 @@ def training_table(rows: pd.DataFrame) -> pd.DataFrame:
             "seeds": summary["seeds"],
         }
     )
+    if summary["train_samples_per_s"].notna().any():
+        table.insert(5, "train samples/s", summary["train_samples_per_s"].round(0))
+    if summary["target_acc"].notna().any():
+        table["target (%)"] = 100 * summary["target_acc"]
+        table["time to target (s)"] = summary["time_to_target_s"].round(1)
     if summary["test_acc_rel"].notna().any():
         for kind, name in (("rel", "relational"), ("nonrel", "non-relational")):
             table[f"{name} (%)"] = (100 * summary[f"test_acc_{kind}"]).round(1)

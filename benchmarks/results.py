@@ -31,6 +31,7 @@ import torch
 
 from benchmarks import __version__
 from benchmarks.errors import UserError
+from benchmarks.measure.device import Backend
 
 SCHEMA_VERSION = 2
 ROWS_FILE, RESULTS_FILE, ENV_FILE = "rows.jsonl", "results.csv", "env.json"
@@ -52,12 +53,16 @@ COLUMNS = (
     Column("config", "", "config overrides as JSON ({} for the registered defaults)"),
     Column("dataset", "", "data set trained and evaluated on, or synthetic inputs"),
     Column("device", "", "cpu or cuda"),
-    Column("dtype", "", "fp32, or bf16/fp16 autocast"),
+    Column("dtype", "", "fp32 (TF32 off), tf32 (CUDA), or bf16/fp16 autocast"),
     Column("mode", "", "infer: one forward pass; train: forward + backward + SGD step"),
     Column("batch_size", "samples", "batch size of the timed call"),
     Column("input_shape", "", "image C x H x W"),
     Column("seed", "", "seed of initialisation, data order and augmentation"),
     Column("threads", "", "torch intra-op threads"),
+    Column("channels_last", "", "model and inputs in channels-last (NHWC) layout"),
+    Column("cudnn_benchmark", "", "cuDNN autotuned its algorithms (CUDA)"),
+    Column("compile", "", "torch.compile'd (the first call, compiling, is not timed)"),
+    Column("cuda_graphs", "", "inference replayed from a CUDA graph"),
     Column("status", "", "ok, failed, oom or diverged"),
     Column("message", "", "why a job failed, or what was not measured"),
     Column("params", "count", "parameters"),
@@ -68,6 +73,7 @@ COLUMNS = (
     Column("flop_disagreement_pct", "%", "(fvcore_macs - macs) / macs"),
     Column("fvcore_uncounted", "", "ops fvcore met but did not count, op:count;..."),
     Column("step_gflop", "GFLOP", "FLOPs of one timed call (train: forward + backward, counted)"),
+    Column("compile_s", "s", "compiled jobs: the first call (compilation) or training step"),
     Column("time_median_ms", "ms", "median time of one call"),
     Column("time_p90_ms", "ms", "90th percentile"),
     Column("time_iqr_ms", "ms", "interquartile range"),
@@ -87,7 +93,8 @@ COLUMNS = (
     Column("schedule", "", "onecycle or cosine learning-rate schedule"),
     Column("label_smoothing", "", "label smoothing of the cross-entropy"),
     Column("epochs_done", "", "epochs trained, the last maybe cut by the time budget"),
-    Column("train_time_s", "s", "training time, evaluation excluded"),
+    Column("train_time_s", "s", "training time, evaluation (and compilation) excluded"),
+    Column("train_samples_per_s", "samples/s", "training samples per second of training time"),
     Column("train_loss", "", "mean training loss of the last epoch"),
     Column("train_acc", "fraction", "training accuracy of the last epoch (augmented batches)"),
     Column("test_acc", "fraction", "test accuracy after training"),
@@ -104,8 +111,10 @@ COLUMNS = (
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 SAMPLES_COLUMN = "time_samples_ms"  # rows.jsonl only: every timed call, in ms
 CURVE_COLUMN = "curve"  # per-epoch records, moved from a job's row to curves.jsonl
+SETTING_DEFAULTS = Backend().columns()  # rows written before these columns existed had them off
 KEY_COLUMNS = (
-    "arch", "config", "dataset", "device", "dtype", "mode", "batch_size", "input_shape", "seed"
+    "arch", "config", "dataset", "device", "dtype", "mode", "batch_size", "input_shape", "seed",
+    *SETTING_DEFAULTS,
 )  # fmt: skip
 
 
@@ -155,12 +164,17 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if number < len(lines):
                 raise UserError(f"{path}: line {number} is not valid JSON") from None
-    return rows
+    return with_setting_defaults(rows)
+
+
+def with_setting_defaults(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the backend settings filled in where a row predates them (all off)."""
+    return [{**SETTING_DEFAULTS, **row} for row in rows]
 
 
 def to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Rows as a DataFrame in schema order, one per key (the latest wins), no raw samples."""
-    table = pd.DataFrame(list(rows))
+    table = pd.DataFrame(with_setting_defaults(list(rows)))
     if table.empty:
         return pd.DataFrame(columns=list(COLUMN_NAMES))
     table = table.drop_duplicates(list(KEY_COLUMNS), keep="last")
@@ -182,7 +196,7 @@ def load(path: str | Path) -> pd.DataFrame:
         records = read_rows(path)
     else:
         try:
-            records = pd.read_csv(path).to_dict("records")
+            records = with_setting_defaults(pd.read_csv(path).to_dict("records"))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
             raise UserError(f"{path} is not a results CSV: {str(error).strip()}") from None
     missing = sorted({column for row in records for column in KEY_COLUMNS if column not in row})

@@ -15,7 +15,7 @@ import json
 import logging
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +30,14 @@ from benchmarks.data.sort_of_clevr import SortOfClevr
 from benchmarks.errors import UserError
 from benchmarks.measure import memory
 from benchmarks.measure.calibration import Calibration
+from benchmarks.measure.device import (
+    Backend,
+    check_dtype,
+    compiled,
+    graphed,
+    synchronize,
+    to_device,
+)
 from benchmarks.measure.flops import count_flops, count_step_flops
 from benchmarks.measure.latency import Timing, TimingConfig, inference_call, time_calls
 from benchmarks.measure.params import count_parameters
@@ -53,6 +61,7 @@ from benchmarks.train import TrainConfig, train
 from benchmarks.train_vqa import answer_all, question_batch, train_vqa
 
 log = logging.getLogger(__name__)
+Calibrations = Mapping[str, Calibration]  # by dtype: each job's efficiency uses its dtype's
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class Job:
     measure: tuple[str, ...] = ("flops", "time", "memory")
     timing: TimingConfig = field(default_factory=TimingConfig)
     training: TrainConfig | None = None  # set on training jobs that measure accuracy
+    backend: Backend = field(default_factory=Backend)
 
     def overrides(self) -> dict[str, Any]:
         """The builder's config: the input's channels, the data set's keys, then the user's."""
@@ -97,6 +107,8 @@ class Job:
             "input_shape": "x".join(map(str, self.input_shape)),
             "seed": self.seed,
             "threads": self.threads,
+            **self.backend.columns(),
+            "cuda_graphs": self.backend.cuda_graphs and self.mode == "infer",  # inference only
         }
 
     def describe(self) -> str:
@@ -116,7 +128,14 @@ def expand_jobs(
 ) -> list[Job]:
     """Per architecture: an inference job per batch size, and a training job per seed
     (timing the training step, and training to accuracy when the suite measures it).
-    With a data set, models are built for its input shape, classes and vocabulary."""
+    With a data set, models are built for its input shape, classes and vocabulary.
+    A setting the device cannot honour (tf32 or CUDA graphs on the CPU) is a UserError."""
+    try:
+        suite.backend.check(device)
+        for dtype in {suite.dtype_for(entry) for entry in suite.entries}:
+            check_dtype(dtype, device)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     jobs = []
     for entry in suite.entries:
         name = suite.dataset_for(entry)
@@ -127,7 +146,7 @@ def expand_jobs(
             "arch": entry.arch,
             "config": entry.config_json,
             "device": str(device),
-            "dtype": suite.dtype,
+            "dtype": suite.dtype_for(entry),
             "threads": threads,
             "input_shape": dataset.shape
             if dataset
@@ -136,8 +155,9 @@ def expand_jobs(
             "data": data,
             "measure": suite.measure,
             "timing": suite.timing,
+            "backend": suite.backend,
         }
-        for batch in suite.batch_sizes:
+        for batch in suite.batch_sizes_for(entry):
             jobs.append(Job(mode="infer", batch_size=batch, seed=suite.seeds[0], **common))
         if suite.train_batch_size_for(entry):
             training = suite.training_for(entry) if suite.measures_accuracy(entry) else None
@@ -160,7 +180,8 @@ def _default_shape(arch: str, input_size: int | None) -> tuple[int, int, int]:
 
 
 def execute(job: Job, calibration: Calibration | None = None) -> dict[str, Any]:
-    """Run one job; never raises for a failure of the model, which becomes the row's status."""
+    """Run one job (``calibration``: in the job's dtype, for hardware efficiency); never
+    raises for a failure of the model, which becomes the row's status."""
     row = {**job.identity(), "status": "ok", "message": ""}
     row["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
@@ -191,11 +212,18 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
     torch.set_num_threads(job.threads)
     torch.manual_seed(job.seed)
     device = torch.device(job.device)
+    job.backend.apply(device)
     arch, overrides = architectures.spec(job.arch), job.overrides()
     baseline = memory.current_bytes(device)
-    model = architectures.create(job.arch, **overrides).to(device)
+    model = to_device(architectures.create(job.arch, **overrides), device, job.backend)
     inputs = arch.example_inputs(
         job.batch_size, image_size=job.input_shape[1], device=device, **overrides
+    )
+    inputs = tuple(
+        tensor.contiguous(memory_format=job.backend.memory_format())
+        if tensor.dim() == 4
+        else tensor
+        for tensor in inputs
     )
     result: dict[str, Any] = {}
     params = count_parameters(model)
@@ -203,19 +231,23 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
 
     if "flops" in job.measure:
         result.update(flop_columns(model, inputs))
-
+    call = timed_call(job, model, inputs, device, compile=job.backend.compile)
     if job.mode == "infer":
-        call = inference_call(model, inputs, device, job.dtype)
         step_flops = result.get("flops", 0) * job.batch_size
-    else:
-        num_classes = arch.config(**overrides)["num_classes"]
-        forward, targets = training_batch(job, model, inputs, num_classes, device)
-        call = train_step_call(model, forward, targets, device, job.dtype)
-        step_flops = count_step_flops(call) if "flops" in job.measure else 0
+    else:  # counted on the eager step: FLOPs do not depend on compilation
+        eager = timed_call(job, model, inputs, device, compile=False)
+        step_flops = count_step_flops(eager) if "flops" in job.measure else 0
 
-    output = call()  # also the first warm-up call
+    synchronize(device)
+    started = time.perf_counter()
+    output = call()  # compiles, when compiled; also the first warm-up call
+    synchronize(device)
+    if job.backend.compile:
+        result["compile_s"] = time.perf_counter() - started
     if not torch.isfinite(output).all():
         raise FloatingPointError("non-finite output (NaN or inf)")
+    if job.identity()["cuda_graphs"]:
+        call = graphed(call, device)
 
     if "memory" in job.measure:
         peak = memory.peak_bytes(call, device)
@@ -235,12 +267,30 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
     return result
 
 
+def timed_call(
+    job: Job,
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    device: torch.device,
+    *,
+    compile: bool,
+) -> Callable[[], torch.Tensor]:
+    """The call a job times: a forward pass (infer) or a training step (train)."""
+    if job.mode == "infer":
+        return inference_call(compiled(model, compile), inputs, device, job.dtype)
+    num_classes = architectures.spec(job.arch).config(**job.overrides())["num_classes"]
+    forward, targets = training_batch(job, model, inputs, num_classes, device, compile=compile)
+    return train_step_call(model, forward, targets, device, job.dtype)
+
+
 def training_batch(
     job: Job,
     model: torch.nn.Module,
     inputs: tuple[torch.Tensor, ...],
     num_classes: int,
     device: torch.device,
+    *,
+    compile: bool = False,
 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
     """What the job's timed training step runs: (forward, targets). On Sort-of-CLEVR a
     step is train_vqa's: each of the batch's images encoded once, all its questions
@@ -248,9 +298,11 @@ def training_batch(
     if job.data is not None and is_question_answering(job.data.name):
         tokens = question_batch(job.batch_size, device)
         targets = torch.randint(num_classes, (tokens.shape[0] * tokens.shape[1],), device=device)
-        return lambda: answer_all(model, inputs[0], tokens), targets
+        answer = compiled(answer_all, compile)
+        return lambda: answer(model, inputs[0], tokens), targets
     targets = torch.randint(num_classes, (job.batch_size,), device=device)
-    return lambda: model(*inputs), targets
+    forward = compiled(model, compile)
+    return lambda: forward(*inputs), targets
 
 
 def flop_columns(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
@@ -298,7 +350,8 @@ def train_to_accuracy(job: Job, device: torch.device) -> dict[str, Any]:
     trainer = train_vqa if isinstance(dataset, SortOfClevr) else train
     outcome = trainer(
         model, dataset, config,
-        batch_size=job.batch_size, device=device, dtype=job.dtype, seed=job.seed, on_epoch=progress,
+        batch_size=job.batch_size, device=device, dtype=job.dtype, seed=job.seed,
+        backend=job.backend, on_epoch=progress,
     )  # fmt: skip
     columns = {
         "epochs": config.epochs,
@@ -320,28 +373,26 @@ def train_to_accuracy(job: Job, device: torch.device) -> dict[str, Any]:
 class Executor(Protocol):
     """Maps jobs to rows, in order. A Ray executor for many machines fits behind this too."""
 
-    def run(
-        self, jobs: Sequence[Job], calibration: Calibration | None
-    ) -> Iterator[dict[str, Any]]: ...
+    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[dict[str, Any]]: ...
 
 
 class InProcessExecutor:
     """Runs every job in this process, one after the other."""
 
-    def run(self, jobs: Sequence[Job], calibration: Calibration | None) -> Iterator[dict[str, Any]]:
+    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[dict[str, Any]]:
         for job in jobs:
-            yield execute(job, calibration)
+            yield execute(job, calibrations.get(job.dtype))
 
 
 class SubprocessExecutor:
     """Runs each job in a fresh child process (spawned, so no state is inherited)."""
 
-    def run(self, jobs: Sequence[Job], calibration: Calibration | None) -> Iterator[dict[str, Any]]:
+    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[dict[str, Any]]:
         context = multiprocessing.get_context("spawn")
         for job in jobs:
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                 try:
-                    yield pool.submit(execute, job, calibration).result()
+                    yield pool.submit(execute, job, calibrations.get(job.dtype)).result()
                 except BrokenProcessPool:
                     yield {
                         **job.identity(),
@@ -380,16 +431,24 @@ def prepare_run_dir(out: Path, resume: bool) -> list[dict[str, Any]]:
     return read_rows(rows_path) if resume else []
 
 
-def record_session(out: Path, env: dict[str, Any], calibration: Calibration | None) -> None:
-    """env.json: the latest environment, and every session's start and calibration."""
+def record_session(out: Path, env: dict[str, Any], calibrations: Calibrations) -> None:
+    """env.json: the latest environment, and every session's start and calibrations (by
+    dtype); ``calibration`` is the first dtype's, the one compare --normalize divides by."""
     path = out / ENV_FILE
     sessions = read_env(path).get("sessions", []) if path.exists() else []
+    by_dtype = {dtype: calibration.as_dict() for dtype, calibration in calibrations.items()}
     session = {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": env.get("command"),
-        "calibration": calibration and calibration.as_dict(),
+        "calibrations": by_dtype,
     }
-    record = {**env, "calibration": session["calibration"], "sessions": [*sessions, session]}
+    first = next(iter(by_dtype.values()), None)
+    record = {
+        **env,
+        "calibration": first,
+        "calibrations": by_dtype,
+        "sessions": [*sessions, session],
+    }
     write_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
 
 
@@ -398,7 +457,7 @@ def run(
     out: Path,
     *,
     executor: Executor,
-    calibration: Calibration | None,
+    calibrations: Calibrations,
     done: Iterable[dict[str, Any]] = (),
     rounds: int = 1,
 ) -> RunOutcome:
@@ -416,14 +475,14 @@ def run(
     row_log, curve_log = RowLog(out / ROWS_FILE), RowLog(out / CURVES_FILE)
     started = time.perf_counter()
     try:
-        for index, row in enumerate(executor.run(todo, calibration), 1):
+        for index, row in enumerate(executor.run(todo, calibrations), 1):
             for epoch in row.pop(CURVE_COLUMN, []):
                 curve_log.append({**todo[index - 1].identity(), **epoch})
             row_log.append(row)
             outcome.rows.append(row)
             log.info("%s", progress_line(index, len(todo), todo[index - 1], row, started))
         for round_number in range(2, rounds + 1):
-            run_round(todo, outcome, row_log, executor, calibration, round_number)
+            run_round(todo, outcome, row_log, executor, calibrations, round_number)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -436,7 +495,7 @@ def run_round(
     outcome: RunOutcome,
     row_log: RowLog,
     executor: Executor,
-    calibration: Calibration | None,
+    calibrations: Calibrations,
     round_number: int,
 ) -> None:
     """Time the timing-only jobs that succeeded once more, pooling their samples."""
@@ -449,22 +508,24 @@ def run_round(
         and outcome.rows[rows[row_key(job.identity())]].get(SAMPLES_COLUMN)
     ]
     log.info("round %d: timing %d jobs again", round_number, len(timed))
-    for job, row in zip(timed, executor.run(timed, calibration), strict=True):
+    for job, row in zip(timed, executor.run(timed, calibrations), strict=True):
         index = rows[row_key(job.identity())]
         if row["status"] == "ok":
-            outcome.rows[index] = pooled(outcome.rows[index], row, round_number, calibration)
+            outcome.rows[index] = pooled(outcome.rows[index], row, round_number, calibrations)
             row_log.append(outcome.rows[index])
 
 
 def pooled(
-    first: dict[str, Any], again: dict[str, Any], rounds: int, calibration: Calibration | None
+    first: dict[str, Any], again: dict[str, Any], rounds: int, calibrations: Calibrations
 ) -> dict[str, Any]:
     """``first`` with the samples of ``again`` added and its timing columns recomputed."""
     samples = [*first[SAMPLES_COLUMN], *again[SAMPLES_COLUMN]]
     timing = Timing(tuple(sample / 1e3 for sample in samples))
     row = {**first, **timing_columns(timing, first["batch_size"]), "time_rounds": rounds}
     if first.get("step_gflop"):
-        row.update(efficiency_columns(first["step_gflop"], timing, calibration))
+        row.update(
+            efficiency_columns(first["step_gflop"], timing, calibrations.get(first["dtype"]))
+        )
     return row
 
 

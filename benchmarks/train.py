@@ -5,12 +5,16 @@ sliced from a shuffled index, augmented there (random crop from a 4-pixel
 zero padding, horizontal flip where the data set allows it) and normalised by
 the training set's per-channel mean and std: no per-sample Python, no
 DataLoader workers. SGD with Nesterov momentum, weight decay, a one-cycle or
-cosine learning-rate schedule and optional label smoothing (or AdamW);
-bf16/fp16 autocast and channels_last on CUDA. ``fit`` is the loop itself, shared
-with the question-answering task (train_vqa.py); ``train`` feeds it images.
+cosine learning-rate schedule and optional label smoothing (or AdamW); the
+job's dtype (bf16/fp16 autocast, tf32) and backend settings (channels_last,
+torch.compile of the training forward; evaluation runs the eager model). Every
+epoch is a fresh permutation cut into full batches (a last, partial one would
+make a compiled model compile again). ``fit`` is the loop itself, shared with
+the question-answering task (train_vqa.py); ``train`` feeds it images.
 
 The budget is a number of epochs, optionally capped by seconds of training
-(evaluation excluded). The schedule follows whichever budget is nearer its end,
+(evaluation excluded; with compile, the first step, which compiles, is timed apart
+as ``compile_s``). The schedule follows whichever budget is nearer its end,
 so the learning rate reaches zero when training stops. The test set is
 evaluated after every epoch.
 """
@@ -29,7 +33,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.data import ImageDataset
-from benchmarks.measure.device import autocast, synchronize
+from benchmarks.measure.device import (
+    DEFAULT_BACKEND,
+    Backend,
+    compiled,
+    precision,
+    synchronize,
+    to_device,
+)
 
 log = logging.getLogger(__name__)
 SCHEDULES = ("onecycle", "cosine")
@@ -81,6 +92,8 @@ class TrainResult:
     test_acc: float | None = None
     best_test_acc: float | None = None
     time_to_target_s: float | None = None
+    train_samples_per_s: float | None = None
+    compile_s: float | None = None  # the first step, excluded from train_time_s
     details: dict[str, float] = field(default_factory=dict)  # the last epoch's other test metrics
     curve: list[dict[str, Any]] = field(default_factory=list)
 
@@ -145,7 +158,7 @@ def evaluate(
     """Top-1 accuracy of ``model`` on device-resident uint8 ``images``."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    with torch.inference_mode(), autocast(device, dtype):
+    with torch.inference_mode(), precision(device, dtype):
         for start in range(0, len(labels), batch_size):
             logits = model(normalize(images[start : start + batch_size]))
             correct += (logits.argmax(1) == labels[start : start + batch_size]).sum()
@@ -153,6 +166,20 @@ def evaluate(
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (logits, targets) of one training step
+
+
+def full_batches(count: int, batch_size: int) -> int:
+    """Batches an epoch of ``count`` samples has: the full ones, or one if none is full."""
+    return max(1, count // batch_size)
+
+
+def shuffled_batches(
+    count: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> list[torch.Tensor]:
+    """Index tensors of one epoch: a fresh permutation of ``count`` cut into batches of
+    ``batch_size``, the last partial one dropped unless no batch is full."""
+    order = torch.randperm(count, generator=generator, device=device)
+    return list(order.split(batch_size))[: full_batches(count, batch_size)]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -178,16 +205,18 @@ def fit(
     device: torch.device,
     dtype: str = "fp32",
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    compiling: bool = False,
 ) -> TrainResult:
     """The budgeted training loop that every task shares.
 
     ``batches()`` yields, for one epoch, callables that run the model on one
     batch and return (logits, targets); ``evaluate_epoch()`` returns the test
-    metrics after an epoch, ``test_acc`` among them.
+    metrics after an epoch, ``test_acc`` among them. ``compiling``: the first
+    step compiles; its time is kept out of the training time, as ``compile_s``.
     """
     optimizer = make_optimizer(model, config)
     total_steps = config.epochs * steps_per_epoch
-    result, step = TrainResult(), 0
+    result, step, samples = TrainResult(), 0, 0
     for epoch in range(1, config.epochs + 1):
         model.train()
         synchronize(device)
@@ -203,12 +232,17 @@ def fit(
                 break
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * lr_factor(progress, config.schedule, config.warmup)
-            with autocast(device, dtype):
+            first_step_started = time.perf_counter()
+            with precision(device, dtype):
                 logits, targets = batch()
                 loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if compiling and step == 0:
+                synchronize(device)
+                result.compile_s = time.perf_counter() - first_step_started
+                epoch_start += result.compile_s  # off the training clock
             loss_sum += loss.detach().float() * len(targets)
             correct += (logits.argmax(1) == targets).sum()
             seen += len(targets)
@@ -217,6 +251,8 @@ def fit(
         result.train_time_s += time.perf_counter() - epoch_start
         if seen == 0:
             break
+        samples += seen
+        result.train_samples_per_s = samples / result.train_time_s
         train_loss = loss_sum.item() / seen
         if not math.isfinite(train_loss):
             result.status, result.message = "diverged", f"loss became {train_loss} in epoch {epoch}"
@@ -237,25 +273,23 @@ def train(
     device: torch.device,
     dtype: str = "fp32",
     seed: int = 0,
+    backend: Backend = DEFAULT_BACKEND,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train an image classifier under ``config``'s budget, testing after each epoch."""
     if config.train_subset:
         dataset = dataset.subset(config.train_subset, seed=0)
-    channels_last = device.type == "cuda"
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
+    model = to_device(model, device, backend)
+    forward = compiled(model, backend.compile)
     generator = torch.Generator(device=device).manual_seed(seed)
     images, labels = dataset.train_images.to(device), dataset.train_labels.to(device)
     test_images, test_labels = dataset.test_images.to(device), dataset.test_labels.to(device)
-    normalize = Normalizer(images, channels_last)
+    normalize = Normalizer(images, backend.channels_last)
 
     def batches() -> Iterator[Callable[[], Batch]]:
-        for index in torch.randperm(len(labels), generator=generator, device=device).split(
-            batch_size
-        ):
+        for index in shuffled_batches(len(labels), batch_size, generator, device):
             inputs = normalize(augment(images[index], generator, flip=dataset.flip))
-            yield lambda inputs=inputs, index=index: (model(inputs), labels[index])
+            yield lambda inputs=inputs, index=index: (forward(inputs), labels[index])
 
     def evaluate_epoch() -> dict[str, float]:
         accuracy = evaluate(
@@ -266,8 +300,9 @@ def train(
 
     return fit(
         model, config,
-        batches=batches, steps_per_epoch=math.ceil(len(labels) / batch_size),
+        batches=batches, steps_per_epoch=full_batches(len(labels), batch_size),
         evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
+        compiling=backend.compile,
     )  # fmt: skip
 
 

@@ -18,7 +18,6 @@ at its floor has not learned to find the object named in the question.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -33,8 +32,16 @@ from benchmarks.data.sort_of_clevr import (
     SortOfClevr,
     question_tokens,
 )
-from benchmarks.measure.device import autocast
-from benchmarks.train import Batch, Normalizer, TrainConfig, TrainResult, fit
+from benchmarks.measure.device import DEFAULT_BACKEND, Backend, compiled, precision, to_device
+from benchmarks.train import (
+    Batch,
+    Normalizer,
+    TrainConfig,
+    TrainResult,
+    fit,
+    full_batches,
+    shuffled_batches,
+)
 
 QUESTIONS_PER_IMAGE = 2 * QUESTIONS_PER_KIND
 GROUPS = tuple((kind, subtype) for kind in range(2) for subtype in range(3))
@@ -93,7 +100,7 @@ def evaluate_vqa(
     """Test accuracy overall, per kind (``test_acc_rel``...) and subtype (``acc_closest``...)."""
     model.eval()
     correct = []
-    with torch.inference_mode(), autocast(device, dtype):
+    with torch.inference_mode(), precision(device, dtype):
         for start in range(0, len(data.images), batch_size):
             part = slice(start, start + batch_size)
             logits = answer_all(
@@ -138,6 +145,7 @@ def train_vqa(
     device: torch.device,
     dtype: str = "fp32",
     seed: int = 0,
+    backend: Backend = DEFAULT_BACKEND,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train a fusion net under ``config``'s budget; ``batch_size`` counts images."""
@@ -150,19 +158,18 @@ def train_vqa(
             scenes=train.scenes[keep],
             questions=train.questions[keep],
         )
-    model.to(device)
+    model = to_device(model, device, backend)
+    answer = compiled(answer_all, backend.compile)
     generator = torch.Generator(device=device).manual_seed(seed)
     images, tokens = train.images.to(device), train.tokens.to(device)
     answers = train.questions[..., 3].to(device)
-    normalize = Normalizer(images)
+    normalize = Normalizer(images, backend.channels_last)
     floor_metrics = floors(data)
 
     def batches() -> Iterator[Callable[[], Batch]]:
-        for index in torch.randperm(len(images), generator=generator, device=device).split(
-            batch_size
-        ):
+        for index in shuffled_batches(len(images), batch_size, generator, device):
             yield lambda index=index: (
-                answer_all(model, normalize(images[index]), tokens[index]),
+                answer(model, normalize(images[index]), tokens[index]),
                 answers[index].flatten(),
             )
 
@@ -175,8 +182,9 @@ def train_vqa(
 
     result = fit(
         model, config,
-        batches=batches, steps_per_epoch=math.ceil(len(images) / batch_size),
+        batches=batches, steps_per_epoch=full_batches(len(images), batch_size),
         evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
+        compiling=backend.compile,
     )  # fmt: skip
     result.details = {key: result.details[key] for key in ROW_METRICS if key in result.details}
     return result

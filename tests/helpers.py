@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import pickle
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,7 +51,7 @@ def result_row(arch: str, family: str, **changes) -> dict:
         "threads": 2, "status": "ok", "message": "", "params": 100_000, "macs": 10_000_000,
         "flops": 20_000_000, "time_median_ms": 2.0, "time_p90_ms": 2.5,
         "throughput_per_s": 500.0, "achieved_gflops_per_s": 10.0, "hw_efficiency": 0.1,
-        "peak_mem_mb": 5.0, "epochs": 2, "time_budget_s": None,
+        "peak_mem_mb": 5.0, "epochs": 2, "time_budget_s": None, **results.SETTING_DEFAULTS,
     }  # fmt: skip
     return {**row, **changes}
 
@@ -79,7 +81,12 @@ def write_run(path, rows: list[dict], curves: list[dict] = (), env: dict | None 
     for curve in curves:
         results.RowLog(path / results.CURVES_FILE).append(curve)
     results.write_results_csv(path)
-    environment = env or {"device_name": "test CPU", "calibration": {"matmul_gflops_per_s": 100.0}}
+    calibration = {"dtype": "fp32", "matmul_gflops_per_s": 100.0}
+    environment = env or {
+        "device_name": "test CPU",
+        "calibration": calibration,
+        "calibrations": {"fp32": calibration},
+    }
     (path / results.ENV_FILE).write_text(json.dumps(environment))
     return path
 
@@ -103,3 +110,38 @@ def run_cli(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as exit_:
         return exit_.code
+
+
+def write_fake_cifar10(root, per_batch: int = 4) -> None:
+    """CIFAR-10's python format: five train batches, a test batch and batches.meta."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def batch(name: str, offset: int) -> None:
+        labels = [(offset + i) % 10 for i in range(per_batch)]
+        data = rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
+        data[:, 0] = labels  # the first red pixel encodes the label, to check the pairing
+        with (folder / name).open("wb") as file:
+            pickle.dump({b"data": data, b"labels": labels}, file)
+
+    for i in range(1, 6):
+        batch(f"data_batch_{i}", i)
+    batch("test_batch", 0)
+    names = [
+        name.encode()
+        for name in [
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ]
+    ]
+    with (folder / "batches.meta").open("wb") as file:
+        pickle.dump({b"label_names": names}, file)

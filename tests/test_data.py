@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import tarfile
 
 import numpy as np
@@ -14,42 +13,9 @@ from benchmarks.data import DataSpec, load_dataset
 from benchmarks.data.cache import tree_checksum
 from benchmarks.errors import UserError
 
+from helpers import write_fake_cifar10
+
 CLASSES = ("airplane", "automobile", "bird")
-
-
-def write_fake_cifar10(root, per_batch: int = 4) -> None:
-    """CIFAR-10's python format: five train batches, a test batch and batches.meta."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-
-    def batch(name: str, offset: int) -> None:
-        labels = [(offset + i) % 10 for i in range(per_batch)]
-        data = rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
-        data[:, 0] = labels  # the first red pixel encodes the label, to check the pairing
-        with (folder / name).open("wb") as file:
-            pickle.dump({b"data": data, b"labels": labels}, file)
-
-    for i in range(1, 6):
-        batch(f"data_batch_{i}", i)
-    batch("test_batch", 0)
-    names = [
-        name.encode()
-        for name in [
-            "airplane",
-            "automobile",
-            "bird",
-            "cat",
-            "deer",
-            "dog",
-            "frog",
-            "horse",
-            "ship",
-            "truck",
-        ]
-    ]
-    with (folder / "batches.meta").open("wb") as file:
-        pickle.dump({b"label_names": names}, file)
 
 
 def write_image_tree(root, per_class: int = 2, size: int = 8) -> None:

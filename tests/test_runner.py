@@ -25,7 +25,7 @@ def suite_of(*names: str, **settings) -> Suite:
 def run_suite(suite: Suite, out, executor=None, done=()) -> runner.RunOutcome:
     jobs = runner.expand_jobs(suite, CPU, threads=1)
     return runner.run(
-        jobs, out, executor=executor or runner.InProcessExecutor(), calibration=None, done=done
+        jobs, out, executor=executor or runner.InProcessExecutor(), calibrations={}, done=done
     )
 
 
@@ -96,8 +96,8 @@ def test_existing_run_needs_resume(toy_architectures, tmp_path):
 class InterruptAfterFirst:
     """An executor that is interrupted (Ctrl-C) after its first row."""
 
-    def run(self, jobs, calibration):
-        yield runner.execute(jobs[0], calibration)
+    def run(self, jobs, calibrations):
+        yield runner.execute(jobs[0], calibrations.get(jobs[0].dtype))
         raise KeyboardInterrupt
 
 
@@ -124,7 +124,7 @@ def test_training_jobs_carry_accuracy_and_write_curves(toy_architectures, tmp_pa
     suite = suite_of("tiny", dataset="mnist5k", seeds=(0, 1), training=training)
     jobs = runner.expand_jobs(suite, CPU, threads=1)
     assert [(job.mode, job.seed) for job in jobs] == [("infer", 0), ("train", 0), ("train", 1)]
-    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
+    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     infer, *train = outcome.rows
     assert infer["dataset"] == "mnist5k" and infer["input_shape"] == "1x32x32"
     assert "test_acc" not in infer
@@ -143,7 +143,7 @@ def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_pat
     training = TrainConfig(epochs=2, lr=1e12, warmup=0, train_subset=128)
     suite = suite_of("tiny", batch_sizes=(2,), dataset="mnist5k", training=training)
     jobs = runner.expand_jobs(suite, CPU, threads=1)
-    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
+    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     infer, trained = outcome.rows
     assert infer["status"] == "ok"
     assert trained["status"] == "diverged" and "epoch 1" in trained["message"]
@@ -158,7 +158,7 @@ def test_fusion_nets_train_on_question_answering_rows(tmp_path):
     )
     jobs = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))
     assert json.loads(jobs[0].fitted) == {"in_channels": 3, "num_classes": 10, "vocab_size": 24}
-    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None)
+    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     infer, trained = outcome.rows
     assert infer["input_shape"] == "3x75x75" and infer["macs"] > 0
     assert trained["status"] == "ok" and trained["batch_size"] == 8
@@ -181,7 +181,7 @@ def test_question_answering_step_answers_every_question_of_its_images(tmp_path):
 def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
     jobs = runner.expand_jobs(suite_of("tiny", batch_sizes=(1,)), CPU, threads=1)
     outcome = runner.run(
-        jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None, rounds=3
+        jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=3
     )
     lines = results.read_rows(tmp_path / results.ROWS_FILE)
     assert len(lines) == 2 + 2 * 2  # infer and train-step rows, each timed twice more
@@ -195,6 +195,6 @@ def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
 def test_jobs_that_train_are_not_repeated(toy_architectures, tmp_path):
     suite = suite_of("tiny", batch_sizes=(1,), dataset="mnist5k", training=TrainConfig(epochs=1))
     jobs = runner.expand_jobs(suite, CPU, threads=1)
-    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibration=None, rounds=2)
+    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=2)
     modes = [line["mode"] for line in results.read_rows(tmp_path / results.ROWS_FILE)]
     assert modes == ["infer", "train", "infer"]

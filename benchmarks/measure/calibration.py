@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from benchmarks.measure.device import autocast
+from benchmarks.measure.device import precision
 from benchmarks.measure.latency import TimingConfig, time_calls
 
 # (matmul n, conv batch, conv channels, conv size) per device type.
@@ -48,11 +48,11 @@ def calibrate(
     weight = torch.randn(channels, channels, 3, 3, generator=generator).to(device)
 
     def matmul() -> torch.Tensor:
-        with torch.inference_mode(), autocast(device, dtype):
+        with torch.inference_mode(), precision(device, dtype):
             return a @ b
 
     def conv() -> torch.Tensor:
-        with torch.inference_mode(), autocast(device, dtype):
+        with torch.inference_mode(), precision(device, dtype):
             return F.conv2d(image, weight, padding=1)
 
     matmul_time = time_calls(matmul, device, config).median

@@ -1,12 +1,65 @@
-"""Device and precision: the settings every measurement shares, each explicit."""
+"""Device, precision and backend settings: everything that changes what is timed, explicit.
+
+Numerics are a dtype: ``fp32`` (true fp32: TF32 off for CUDA matmuls *and*
+cuDNN convolutions, although PyTorch's default leaves cuDNN's on), ``tf32``
+(fp32 tensors, TF32 tensor-core math in CUDA matmuls and convolutions), and
+``bf16``/``fp16`` (autocast, TF32 off for what stays in fp32). The other
+switches are ``Backend`` flags; each is recorded in every row it applies to.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 
 import torch
+from torch import nn
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {
+    "fp32": torch.float32,
+    "tf32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+CUDA_ONLY_DTYPES = ("tf32",)
+COMPILE_BACKEND = "inductor"  # torch.compile's backend (tests swap in "eager")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Execution settings beside the dtype (all off by default, as in PyTorch but for TF32).
+
+    ``channels_last``: model and inputs in NHWC memory layout.
+    ``cudnn_benchmark``: cuDNN times its algorithms per shape and keeps the fastest.
+    ``compile``: ``torch.compile``; the first call (compilation) is timed apart, as compile_s.
+    ``cuda_graphs``: inference is captured once in a CUDA graph and replayed (CUDA only).
+    """
+
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    compile: bool = False
+    cuda_graphs: bool = False
+
+    def columns(self) -> dict[str, bool]:
+        """The row's identity columns for these settings."""
+        return asdict(self)
+
+    def check(self, device: torch.device) -> None:
+        """ValueError for a setting the device cannot honour."""
+        for name in ("cudnn_benchmark", "cuda_graphs"):
+            if getattr(self, name) and device.type != "cuda":
+                raise ValueError(f"{name.replace('_', '-')} needs a CUDA device")
+
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def apply(self, device: torch.device) -> None:
+        """Set the process-wide switches to this job's values (never left as found)."""
+        torch.backends.cudnn.benchmark = self.cudnn_benchmark and device.type == "cuda"
+
+
+DEFAULT_BACKEND = Backend()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -19,14 +72,63 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def check_dtype(dtype: str, device: torch.device) -> None:
+    """ValueError for a dtype that means nothing on ``device`` (tf32 on the CPU)."""
+    if dtype in CUDA_ONLY_DTYPES and device.type != "cuda":
+        raise ValueError(f"{dtype} is a CUDA setting; on the {device.type} use fp32")
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued kernels, so a timer read afterwards has seen them finish."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    """Autocast to bf16/fp16 (mixed precision); fp32 runs as is."""
-    if dtype == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=DTYPES[dtype])
+@contextlib.contextmanager
+def precision(device: torch.device, dtype: str, *, cache: bool = True) -> Iterator[None]:
+    """Run the block in ``dtype``'s numerics: TF32 on only for tf32, autocast for bf16/fp16.
+
+    ``cache=False`` turns off autocast's weight-cast cache, which a call captured in a
+    CUDA graph must not use."""
+    tf32 = dtype == "tf32"
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        if DTYPES[dtype] is torch.float32:
+            yield
+        else:
+            with torch.autocast(device.type, dtype=DTYPES[dtype], cache_enabled=cache):
+                yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def compiled(function: Callable, enabled: bool) -> Callable:
+    """``torch.compile(function)`` when enabled (a module or a function), else ``function``."""
+    return torch.compile(function, backend=COMPILE_BACKEND) if enabled else function
+
+
+def to_device(model: nn.Module, device: torch.device, backend: Backend) -> nn.Module:
+    """The model on ``device`` in the backend's memory layout."""
+    return model.to(device, memory_format=backend.memory_format())
+
+
+def graphed(call: Callable[[], torch.Tensor], device: torch.device) -> Callable[[], torch.Tensor]:
+    """``call`` captured once in a CUDA graph: each later call replays its kernels on the
+    same (static) inputs, without Python or launch overhead, and returns the same output
+    tensor, overwritten. Warmed up on a side stream first, as the capture requires."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            call()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        output = call()
+
+    def replay() -> torch.Tensor:
+        graph.replay()
+        return output
+
+    return replay

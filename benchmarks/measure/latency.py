@@ -3,7 +3,7 @@
 Every call is timed on its own, so the raw samples can be compared later
 (``archbench compare`` tests them with Mann-Whitney U). On the CPU a call is
 timed with ``time.perf_counter``; on CUDA with a pair of CUDA events around it
-and a synchronisation after it. Sampling stops once both ``min_samples`` calls
+and a synchronisation after it (``timer_for``). Sampling stops once both ``min_samples`` calls
 and ``min_time_s`` seconds are reached, or at ``max_samples``.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchmarks.measure.device import autocast, synchronize
+from benchmarks.measure.device import precision, synchronize
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,50 @@ class Timing:
         return statistics.fmean(self.samples)
 
 
+Timer = Callable[[Callable[[], object]], float]  # runs a call once; its seconds
+
+
+def wall_clock_timer(clock: Callable[[], float] = time.perf_counter) -> Timer:
+    """Times a call by the host clock (the CPU's timer; the CUDA timer's twin in tests)."""
+
+    def timed(call: Callable[[], object]) -> float:
+        begin = clock()
+        call()
+        return clock() - begin
+
+    return timed
+
+
+def cuda_event_timer() -> Timer:
+    """Times a call by CUDA events recorded around it on the current stream: the GPU's
+    time from the first kernel queued to the last one finished, read after a sync."""
+
+    def timed(call: Callable[[], object]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+
+    return timed
+
+
+def timer_for(device: torch.device, clock: Callable[[], float] = time.perf_counter) -> Timer:
+    """CUDA events on a GPU, else ``clock``."""
+    return cuda_event_timer() if device.type == "cuda" else wall_clock_timer(clock)
+
+
 def time_calls(
     call: Callable[[], object],
     device: torch.device,
     config: TimingConfig = DEFAULT_TIMING,
     clock: Callable[[], float] = time.perf_counter,
+    timer: Timer | None = None,
 ) -> Timing:
-    """Warm up, then time ``call`` once per sample until the config is satisfied."""
+    """Warm up, then time ``call`` once per sample (by ``timer``, default the device's)
+    until the config is satisfied; ``clock`` measures the time spent sampling."""
+    timer = timer or timer_for(device, clock)
     for _ in range(config.warmup):
         call()
     synchronize(device)
@@ -81,33 +118,19 @@ def time_calls(
     while len(samples) < config.max_samples and (
         len(samples) < config.min_samples or clock() - started < config.min_time_s
     ):
-        samples.append(_time_one(call, device, clock))
+        samples.append(timer(call))
     return Timing(tuple(samples))
-
-
-def _time_one(
-    call: Callable[[], object], device: torch.device, clock: Callable[[], float]
-) -> float:
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        call()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-    begin = clock()
-    call()
-    return clock() - begin
 
 
 def inference_call(
     model: nn.Module, inputs: Sequence[torch.Tensor], device: torch.device, dtype: str
 ) -> Callable[[], torch.Tensor]:
-    """One forward pass in eval mode under ``torch.inference_mode`` and the precision asked."""
+    """One forward pass in eval mode under ``torch.inference_mode`` and the precision
+    asked (without autocast's weight cache, so that the call can be graphed)."""
     model.eval()
 
     def call() -> torch.Tensor:
-        with torch.inference_mode(), autocast(device, dtype):
+        with torch.inference_mode(), precision(device, dtype, cache=False):
             return model(*inputs)
 
     return call

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.measure.device import autocast
+from benchmarks.measure.device import precision
 
 
 def train_step_call(
@@ -25,7 +25,7 @@ def train_step_call(
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device, dtype):
+        with precision(device, dtype):
             loss = F.cross_entropy(forward(), targets)
         loss.backward()
         optimizer.step()

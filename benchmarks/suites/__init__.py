@@ -5,11 +5,16 @@ but ``architectures``:
 
     description = "what the suite is for"
     architectures = ["resnet20", "plain*", {arch = "resnet20_grouped", config = {groups = 8}}]
-    # an entry's table may also set its own dataset, train_batch_size and training overrides
+    # an entry's table may also set its own dataset, dtype, batch_sizes, train_batch_size
+    # and training overrides, for one name, a pattern or a list ({arch = "*", dtype = "bf16"})
     batch_sizes = [1, 64]          # inference rows, one per batch size
     train_batch_size = 32          # a training-step row at this batch size; 0 for none
-    dtype = "fp32"                 # fp32, bf16 or fp16 (autocast)
+    dtype = "fp32"                 # fp32 (TF32 off), tf32 (CUDA), bf16 or fp16 (autocast)
     device = "auto"                # auto, cpu or cuda
+    channels_last = false          # NHWC layout of model and inputs
+    cudnn_benchmark = false        # let cuDNN autotune (CUDA)
+    compile = false                # torch.compile; compilation timed apart (compile_s)
+    cuda_graphs = false            # replay inference from a CUDA graph (CUDA)
     input_size = 32                # square image side; default: each architecture's own
     dataset = "mnist5k"            # mnist5k, cifar10, cifar100, imagefolder:PATH; none: synthetic
     seeds = [0, 1, 2]              # one training row per seed
@@ -42,7 +47,7 @@ import architectures
 from architectures._registry import unknown_name_message
 from benchmarks.data import is_question_answering
 from benchmarks.errors import UserError
-from benchmarks.measure.device import DTYPES
+from benchmarks.measure.device import DTYPES, Backend
 from benchmarks.measure.latency import TimingConfig
 from benchmarks.train import TrainConfig
 
@@ -52,23 +57,34 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MEASUREMENTS = ("flops", "time", "memory", "accuracy")
-ENTRY_KEYS = {"arch", "config", "dataset", "training", "train_batch_size"}
+ENTRY_KEYS = {"arch", "config", "dataset", "dtype", "batch_sizes", "training", "train_batch_size"}
 
 
 @dataclass(frozen=True)
 class Entry:
     """One architecture of a suite, with config overrides, and optionally its own data
-    set and training overrides (so one suite can train image and fusion nets)."""
+    set, dtype, batch sizes and training (so one suite can time every net in two dtypes
+    and train image and fusion nets); None: the suite's."""
 
     arch: str
     config: Mapping[str, Any] = field(default_factory=dict)
     dataset: str | None = None
+    dtype: str | None = None
+    batch_sizes: tuple[int, ...] | None = None  # () for no inference rows
     training: Mapping[str, Any] = field(default_factory=dict)
-    train_batch_size: int | None = None
+    train_batch_size: int | None = None  # 0 for no training rows
+
+    def __post_init__(self) -> None:
+        if self.batch_sizes is not None:
+            object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
 
     @property
     def config_json(self) -> str:
         return json.dumps(dict(self.config), sort_keys=True)
+
+    def key(self) -> str:
+        """What makes two entries the same (repeats are dropped)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -86,16 +102,20 @@ class Suite:
     measure: tuple[str, ...] = MEASUREMENTS
     timing: TimingConfig = field(default_factory=TimingConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    compile: bool = False
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
         if not self.entries:
             raise UserError(f"suite {self.name!r} has no architectures")
-        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
-            raise UserError(f"batch sizes must be positive integers, not {list(self.batch_sizes)}")
-        if self.train_batch_size < 0 or self.train_batch_size == 1:
-            raise UserError("train_batch_size must be 0 (no training rows) or at least 2")
-        if self.dtype not in DTYPES:
-            raise UserError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if not self.batch_sizes:
+            raise UserError("batch_sizes must list at least one batch size")
+        for entry in (None, *self.entries):
+            check_batch_sizes(self.batch_sizes_for(entry))
+            check_train_batch_size(self.train_batch_size_for(entry))
+            check_dtype_name(self.dtype_for(entry))
         if self.input_size is not None and self.input_size < 1:
             raise UserError(f"input_size must be positive, not {self.input_size}")
         unknown = sorted(set(self.measure) - set(MEASUREMENTS))
@@ -118,11 +138,22 @@ class Suite:
     def replace(self, **changes: Any) -> Suite:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def backend(self) -> Backend:
+        return Backend(self.channels_last, self.cudnn_benchmark, self.compile, self.cuda_graphs)
+
     def dataset_for(self, entry: Entry) -> str | None:
         return entry.dataset or self.dataset
 
-    def train_batch_size_for(self, entry: Entry) -> int:
-        return entry.train_batch_size or self.train_batch_size
+    def dtype_for(self, entry: Entry | None) -> str:
+        return entry.dtype if entry and entry.dtype else self.dtype
+
+    def batch_sizes_for(self, entry: Entry | None) -> tuple[int, ...]:
+        return self.batch_sizes if entry is None or entry.batch_sizes is None else entry.batch_sizes
+
+    def train_batch_size_for(self, entry: Entry | None) -> int:
+        own = None if entry is None else entry.train_batch_size
+        return self.train_batch_size if own is None else own
 
     def training_for(self, entry: Entry) -> TrainConfig:
         """The suite's training recipe with the entry's overrides."""
@@ -135,6 +166,21 @@ class Suite:
         """Training to accuracy needs a data set and training rows."""
         trains = "accuracy" in self.measure and self.train_batch_size_for(entry) > 0
         return trains and self.dataset_for(entry) is not None
+
+
+def check_batch_sizes(sizes: tuple[int, ...]) -> None:
+    if any(not isinstance(b, int) or b < 1 for b in sizes):
+        raise UserError(f"batch sizes must be positive integers, not {list(sizes)}")
+
+
+def check_train_batch_size(size: int) -> None:
+    if not isinstance(size, int) or size < 0 or size == 1:
+        raise UserError("train_batch_size must be 0 (no training rows) or at least 2")
+
+
+def check_dtype_name(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise UserError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
 
 
 def data_input_kind(dataset: str) -> architectures.InputKind:
@@ -196,22 +242,29 @@ def parse_suite(name: str, text: str, *, source: str) -> Suite:
 
 
 def expand_entries(items: list[Any]) -> tuple[Entry, ...]:
-    """Names, wildcard patterns and {arch, config} tables, in order, without repeats."""
+    """Names, wildcard patterns and tables of ENTRY_KEYS (whose arch may be a pattern, or
+    a list of names and patterns, sharing the table's settings), in order, without repeats."""
     entries: list[Entry] = []
     for item in items:
-        if isinstance(item, str) and any(char in item for char in "*?["):
-            matched = architectures.list_architectures(item)
-            if not matched:
-                raise UserError(f"no architecture matches {item!r}")
-            entries += [Entry(name) for name in matched]
-        elif isinstance(item, str):
-            entries.append(Entry(item))
-        elif isinstance(item, dict) and set(item) <= ENTRY_KEYS and "arch" in item:
-            entries.append(Entry(**item))
-        else:
+        if isinstance(item, str):
+            item = {"arch": item}
+        if not (isinstance(item, dict) and set(item) <= ENTRY_KEYS and "arch" in item):
             keys = ", ".join(sorted(ENTRY_KEYS))
             raise UserError(
                 f"an architecture entry must be a name or a table of {keys}, not {item!r}"
             )
-    unique = {(entry.arch, entry.config_json): entry for entry in entries}
+        patterns = item["arch"] if isinstance(item["arch"], list) else [item["arch"]]
+        names = [name for pattern in patterns for name in matching(pattern)]
+        entries += [Entry(**{**item, "arch": name}) for name in names]
+    unique = {entry.key(): entry for entry in entries}
     return tuple(unique.values())
+
+
+def matching(pattern: str) -> list[str]:
+    """The registered names a wildcard pattern matches, or the one name given."""
+    if not any(char in pattern for char in "*?["):
+        return [pattern]
+    matched = architectures.list_architectures(pattern)
+    if not matched:
+        raise UserError(f"no architecture matches {pattern!r}")
+    return matched
