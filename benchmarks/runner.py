@@ -37,6 +37,7 @@ from benchmarks.measure.device import (
     graphed,
     synchronize,
     to_device,
+    use_math,
 )
 from benchmarks.measure.flops import count_flops, count_step_flops
 from benchmarks.measure.latency import Timing, TimingConfig, inference_call, time_calls
@@ -213,6 +214,7 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
     torch.manual_seed(job.seed)
     device = torch.device(job.device)
     job.backend.apply(device)
+    use_math(job.dtype)
     arch, overrides = architectures.spec(job.arch), job.overrides()
     baseline = memory.current_bytes(device)
     model = to_device(architectures.create(job.arch, **overrides), device, job.backend)

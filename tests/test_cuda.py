@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks import results, runner
-from benchmarks.measure.device import graphed, precision
+from benchmarks.measure.device import graphed, precision, use_math
 from benchmarks.measure.latency import TimingConfig, cuda_event_timer, inference_call, time_calls
 from benchmarks.suites import Entry, Suite
 
@@ -34,6 +34,7 @@ def test_fp32_is_true_fp32_and_tf32_is_not():
     exact = F.conv2d(image.double(), weight.double(), padding=1)
 
     def error(dtype: str) -> float:
+        use_math(dtype)
         with precision(CUDA, dtype):
             out = F.conv2d(image.to(CUDA), weight.to(CUDA), padding=1)
         return ((out.double().cpu() - exact).abs().max() / exact.abs().max()).item()

@@ -12,7 +12,7 @@ import architectures
 from benchmarks import results, runner
 from benchmarks.data import sort_of_clevr
 from benchmarks.measure import device as device_module
-from benchmarks.measure.device import Backend, check_dtype, precision
+from benchmarks.measure.device import Backend, check_dtype, precision, use_math
 from benchmarks.measure.latency import TimingConfig, time_calls, timer_for
 from benchmarks.plots import labelled
 from benchmarks.suites import Entry, Suite, load_suite, parse_suite
@@ -37,17 +37,23 @@ def run_jobs(jobs, out, calibrations=None) -> list[dict]:
     ("dtype", "tf32", "autocast"),
     [("fp32", False, None), ("tf32", True, None), ("bf16", False, torch.bfloat16)],
 )
-def test_precision_sets_tf32_and_autocast_for_the_block_only(dtype, tf32, autocast):
+def test_dtypes_set_tf32_everywhere_and_autocast_in_the_block(dtype, tf32, autocast):
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = True  # PyTorch's default: fp32 must switch it off
+    use_math(dtype)
+    assert torch.backends.cuda.matmul.allow_tf32 is torch.backends.cudnn.allow_tf32 is tf32
     with precision(CPU, dtype):
-        assert torch.backends.cuda.matmul.allow_tf32 is tf32
-        assert torch.backends.cudnn.allow_tf32 is tf32
         assert torch.is_autocast_enabled("cpu") is (autocast is not None)
         if autocast is not None:
             assert torch.get_autocast_dtype("cpu") == autocast
-    assert torch.backends.cudnn.allow_tf32 is True and not torch.is_autocast_enabled("cpu")
+    assert not torch.is_autocast_enabled("cpu")
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_every_job_sets_its_dtypes_math(toy_architectures, tmp_path):
+    torch.backends.cudnn.allow_tf32 = True
+    run_jobs(runner.expand_jobs(tiny_suite(train_batch_size=0), CPU, threads=1), tmp_path)
+    assert torch.backends.cudnn.allow_tf32 is False
 
 
 def test_cuda_only_settings_are_refused_on_the_cpu():
@@ -245,14 +251,13 @@ def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
 
     efficiency = [job for job in jobs if job.data is None]
     everything = set(architectures.list_architectures())
-    for dtype in ("bf16", "fp32"):
-        for mode, batch in (("infer", 1), ("infer", 256), ("train", 256)):
-            timed = {
-                j.arch
-                for j in efficiency
-                if (j.dtype, j.mode, j.batch_size) == (dtype, mode, batch)
-            }
-            assert timed == everything, (dtype, mode, batch)
+    for setting in (
+        ("bf16", "infer", 1), ("bf16", "infer", 256), ("bf16", "train", 256),
+        ("fp32", "infer", 1), ("fp32", "infer", 256),
+    ):  # fmt: skip
+        timed = {j.arch for j in efficiency if (j.dtype, j.mode, j.batch_size) == setting}
+        assert timed == everything, setting
+    assert len(efficiency) == 5 * len(everything)
     assert all(job.training is None for job in efficiency)
 
     trained = {job.arch: job for job in jobs if job.training is not None}

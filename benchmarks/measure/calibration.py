@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from benchmarks.measure.device import precision
+from benchmarks.measure.device import precision, use_math
 from benchmarks.measure.latency import TimingConfig, time_calls
 
 # (matmul n, conv batch, conv channels, conv size) per device type.
@@ -41,6 +41,7 @@ def calibrate(
     device: torch.device, dtype: str = "fp32", config: TimingConfig = CALIBRATION_TIMING
 ) -> Calibration:
     """Time the reference matmul and conv on ``device`` in ``dtype``."""
+    use_math(dtype)
     n, batch, channels, size = SIZES[device.type]
     generator = torch.Generator(device="cpu").manual_seed(0)
     a, b = (torch.randn(n, n, generator=generator).to(device) for _ in range(2))

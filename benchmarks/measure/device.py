@@ -10,7 +10,7 @@ switches are ``Backend`` flags; each is recorded in every row it applies to.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -84,23 +84,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@contextlib.contextmanager
-def precision(device: torch.device, dtype: str, *, cache: bool = True) -> Iterator[None]:
-    """Run the block in ``dtype``'s numerics: TF32 on only for tf32, autocast for bf16/fp16.
+def use_math(dtype: str) -> None:
+    """Switch TF32 for CUDA matmuls and cuDNN convolutions on for tf32 and off for every
+    other dtype, process-wide, forward and backward. Every job and calibration calls it
+    first: fp32 is then true fp32 (PyTorch's default leaves cuDNN's TF32 on)."""
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype == "tf32"
 
+
+def precision(
+    device: torch.device, dtype: str, *, cache: bool = True
+) -> contextlib.AbstractContextManager:
+    """Autocast the block to bf16/fp16; fp32 and tf32 run as they are (see use_math).
     ``cache=False`` turns off autocast's weight-cast cache, which a call captured in a
     CUDA graph must not use."""
-    tf32 = dtype == "tf32"
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
-    try:
-        if DTYPES[dtype] is torch.float32:
-            yield
-        else:
-            with torch.autocast(device.type, dtype=DTYPES[dtype], cache_enabled=cache):
-                yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    if DTYPES[dtype] is torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[dtype], cache_enabled=cache)
 
 
 def compiled(function: Callable, enabled: bool) -> Callable:
