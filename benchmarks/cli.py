@@ -261,9 +261,7 @@ def print_summary(table: pd.DataFrame) -> None:
     ]
     summary = pd.DataFrame(
         {
-            "arch": table["arch"].where(
-                table["config"] == "{}", table["arch"] + " " + table["config"]
-            ),
+            "arch": plots.row_labels(table),
             "mode": table["mode"],
             "batch": table["batch_size"],
             "params (M)": table["params"] / 1e6,

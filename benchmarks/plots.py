@@ -96,12 +96,16 @@ def variant_label(row: pd.Series, varying: list[str]) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
-def labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``label`` column, sorted by family order, then label. Where the
-    rows differ in dtype or backend settings, labels name them: 'resnet20 [bf16]'."""
+def row_labels(table: pd.DataFrame) -> list[str]:
+    """Each row's architecture label; where the rows differ in dtype or backend settings,
+    the labels name them: 'resnet20 [bf16]'."""
     varying = [c for c in VARIANT_COLUMNS if c in table and table[c].nunique() > 1]
-    labels = [arch_label(row) + variant_label(row, varying) for _, row in table.iterrows()]
-    table = table.assign(label=labels)
+    return [arch_label(row) + variant_label(row, varying) for _, row in table.iterrows()]
+
+
+def labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a ``label`` column (see row_labels), sorted by family order, then label."""
+    table = table.assign(label=row_labels(table))
     order = table["family"].map(family_rank)
     return table.assign(_rank=order).sort_values(["_rank", "label"]).drop(columns="_rank")
 

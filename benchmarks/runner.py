@@ -132,9 +132,9 @@ def expand_jobs(
     With a data set, models are built for its input shape, classes and vocabulary.
     A setting the device cannot honour (tf32 or CUDA graphs on the CPU) is a UserError."""
     try:
-        suite.backend.check(device)
-        for dtype in {suite.dtype_for(entry) for entry in suite.entries}:
-            check_dtype(dtype, device)
+        for entry in suite.entries:
+            suite.backend_for(entry).check(device)
+            check_dtype(suite.dtype_for(entry), device)
     except ValueError as error:
         raise UserError(str(error)) from None
     jobs = []
@@ -156,7 +156,7 @@ def expand_jobs(
             "data": data,
             "measure": suite.measure,
             "timing": suite.timing,
-            "backend": suite.backend,
+            "backend": suite.backend_for(entry),
         }
         for batch in suite.batch_sizes_for(entry):
             jobs.append(Job(mode="infer", batch_size=batch, seed=suite.seeds[0], **common))
@@ -266,6 +266,9 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
     if job.training is not None:
         del model, call
         result.update(train_to_accuracy(job, device))
+        if step_flops and calibration and result.get("train_steps"):
+            achieved = step_flops / 1e9 * result["train_steps"] / result["train_time_s"]
+            result["train_hw_efficiency"] = achieved / calibration.matmul_gflops_per_s
     return result
 
 

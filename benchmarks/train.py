@@ -93,6 +93,7 @@ class TrainResult:
     best_test_acc: float | None = None
     time_to_target_s: float | None = None
     train_samples_per_s: float | None = None
+    train_steps: int = 0
     compile_s: float | None = None  # the first step, excluded from train_time_s
     details: dict[str, float] = field(default_factory=dict)  # the last epoch's other test metrics
     curve: list[dict[str, Any]] = field(default_factory=list)
@@ -253,6 +254,7 @@ def fit(
             break
         samples += seen
         result.train_samples_per_s = samples / result.train_time_s
+        result.train_steps = step
         train_loss = loss_sum.item() / seen
         if not math.isfinite(train_loss):
             result.status, result.message = "diverged", f"loss became {train_loss} in epoch {epoch}"

@@ -12,6 +12,7 @@ import architectures
 from benchmarks import results, runner
 from benchmarks.data import sort_of_clevr
 from benchmarks.measure import device as device_module
+from benchmarks.measure.calibration import Calibration
 from benchmarks.measure.device import Backend, check_dtype, precision, use_math
 from benchmarks.measure.latency import TimingConfig, time_calls, timer_for
 from benchmarks.plots import labelled
@@ -187,15 +188,23 @@ def test_entries_set_their_own_dtype_batch_sizes_and_name_lists(toy_architecture
         arch = ["tiny", "nan"]
         batch_sizes = []
         train_batch_size = 0
+        [[architectures]]
+        arch = "tiny"
+        channels_last = true
+        batch_sizes = [1]
+        train_batch_size = 0
     """
     suite = parse_suite("mixed", text, source="test")
-    assert len(suite.entries) == 4  # tiny in bf16, tiny, and the list's two, not merged
+    assert len(suite.entries) == 5  # tiny in bf16, tiny, the list's two, tiny NHWC
     jobs = runner.expand_jobs(suite.replace(timing=FAST_TIMING), CPU, threads=1)
     described = [(job.arch, job.dtype, job.mode, job.batch_size) for job in jobs]
     assert described == [
         ("tiny", "bf16", "infer", 1), ("tiny", "bf16", "infer", 8), ("tiny", "bf16", "train", 32),
         ("tiny", "fp32", "infer", 1), ("tiny", "fp32", "infer", 8), ("tiny", "fp32", "train", 32),
+        ("tiny", "fp32", "infer", 1),
     ]  # fmt: skip
+    assert [job.backend.channels_last for job in jobs] == [False] * 6 + [True]
+    assert len({results.row_key(job.identity()) for job in jobs}) == len(jobs)
 
 
 def test_each_dtype_is_calibrated_and_used_for_its_rows(toy_architectures, tmp_path):
@@ -274,3 +283,14 @@ def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
     budgets = [job.training.time_budget_s for job in trained.values()]
     assert all(budgets) and sum(budgets) <= 6 * 60  # training caps leave room in 8 minutes
     assert len(jobs) == len(efficiency) + len(trained)  # no inference rows from training entries
+
+
+def test_training_rows_carry_the_training_loops_hardware_efficiency(toy_architectures, tmp_path):
+    calibration = Calibration("cpu", "fp32", 8, 1e-3, 100.0, "", 1e-3, 100.0)
+    suite = tiny_suite(dataset="mnist5k", training=TrainConfig(epochs=2, train_subset=64))
+    jobs = [job for job in runner.expand_jobs(suite, CPU, threads=1) if job.mode == "train"]
+    row = run_jobs(jobs, tmp_path, {"fp32": calibration})[0]
+    assert row["train_steps"] == 2 * 64 // 4
+    achieved = row["step_gflop"] * row["train_steps"] / row["train_time_s"]
+    assert row["train_hw_efficiency"] == pytest.approx(achieved / 100.0)
+    assert row["hw_efficiency"] == pytest.approx(row["achieved_gflops_per_s"] / 100.0)

@@ -5,8 +5,9 @@ but ``architectures``:
 
     description = "what the suite is for"
     architectures = ["resnet20", "plain*", {arch = "resnet20_grouped", config = {groups = 8}}]
-    # an entry's table may also set its own dataset, dtype, batch_sizes, train_batch_size
-    # and training overrides, for one name, a pattern or a list ({arch = "*", dtype = "bf16"})
+    # an entry's table may also set its own dataset, dtype, batch_sizes, train_batch_size,
+    # training overrides and backend settings (channels_last...), for one name, a pattern
+    # or a list: {arch = "*", dtype = "bf16"}, {arch = ["resnet20", "plain20"], compile = true}
     batch_sizes = [1, 64]          # inference rows, one per batch size
     train_batch_size = 32          # a training-step row at this batch size; 0 for none
     dtype = "fp32"                 # fp32 (TF32 off), tf32 (CUDA), bf16 or fp16 (autocast)
@@ -57,14 +58,19 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MEASUREMENTS = ("flops", "time", "memory", "accuracy")
-ENTRY_KEYS = {"arch", "config", "dataset", "dtype", "batch_sizes", "training", "train_batch_size"}
+BACKEND_KEYS = tuple(field.name for field in dataclasses.fields(Backend))
+ENTRY_KEYS = {
+    "arch", "config", "dataset", "dtype", "batch_sizes", "training", "train_batch_size",
+    *BACKEND_KEYS,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Entry:
     """One architecture of a suite, with config overrides, and optionally its own data
-    set, dtype, batch sizes and training (so one suite can time every net in two dtypes
-    and train image and fusion nets); None: the suite's."""
+    set, dtype, batch sizes, training and backend settings (so one suite can time every
+    net in two dtypes, eager and compiled, and train image and fusion nets); None: the
+    suite's."""
 
     arch: str
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -73,6 +79,10 @@ class Entry:
     batch_sizes: tuple[int, ...] | None = None  # () for no inference rows
     training: Mapping[str, Any] = field(default_factory=dict)
     train_batch_size: int | None = None  # 0 for no training rows
+    channels_last: bool | None = None
+    cudnn_benchmark: bool | None = None
+    compile: bool | None = None
+    cuda_graphs: bool | None = None
 
     def __post_init__(self) -> None:
         if self.batch_sizes is not None:
@@ -138,9 +148,15 @@ class Suite:
     def replace(self, **changes: Any) -> Suite:
         return dataclasses.replace(self, **changes)
 
-    @property
-    def backend(self) -> Backend:
-        return Backend(self.channels_last, self.cudnn_benchmark, self.compile, self.cuda_graphs)
+    def backend_for(self, entry: Entry | None) -> Backend:
+        """The suite's backend settings with the entry's own."""
+        own = {key: getattr(entry, key) for key in BACKEND_KEYS} if entry else {}
+        return Backend(
+            **{
+                key: getattr(self, key) if own.get(key) is None else own[key]
+                for key in BACKEND_KEYS
+            }
+        )
 
     def dataset_for(self, entry: Entry) -> str | None:
         return entry.dataset or self.dataset
