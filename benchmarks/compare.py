@@ -90,14 +90,8 @@ def load_side(path: str | Path) -> Side:
     path = Path(path)
     if path.suffix == ".json":
         return load_pytest_benchmark(path)
-    table = results.load(path)
+    table = results.load(path, samples=True).rename(columns={results.SAMPLES_COLUMN: "samples"})
     run_dir = path if path.is_dir() else path.parent
-    rows_file = run_dir / results.ROWS_FILE
-    samples = {}
-    if rows_file.exists():
-        for row in results.read_rows(rows_file):
-            samples[results.row_key(row)] = row.get(results.SAMPLES_COLUMN)
-    table["samples"] = [samples.get(results.row_key(row)) for row in table.to_dict("records")]
     env_file = run_dir / results.ENV_FILE
     env = results.read_env(env_file) if env_file.exists() else {}
     calibration = (env.get("calibration") or {}).get("matmul_median_s")

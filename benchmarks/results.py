@@ -174,18 +174,19 @@ def with_setting_defaults(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**SETTING_DEFAULTS, **row} for row in rows]
 
 
-def to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def to_frame(rows: Iterable[Mapping[str, Any]], *, samples: bool = False) -> pd.DataFrame:
     """Rows as a DataFrame in schema order, one per key (the latest wins), no raw samples."""
     table = pd.DataFrame(with_setting_defaults(list(rows)))
     if table.empty:
         return pd.DataFrame(columns=list(COLUMN_NAMES))
     table = table.drop_duplicates(list(KEY_COLUMNS), keep="last")
-    extra = [c for c in table.columns if c not in COLUMN_NAMES and c != SAMPLES_COLUMN]
+    extra = [c for c in table.columns if c not in COLUMN_NAMES and (samples or c != SAMPLES_COLUMN)]
     return table.reindex(columns=[*COLUMN_NAMES, *extra]).reset_index(drop=True)
 
 
-def load(path: str | Path) -> pd.DataFrame:
-    """A run's results as a DataFrame, from its directory, rows.jsonl or results.csv.
+def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
+    """A run's results as a DataFrame, from its directory, rows.jsonl or results.csv;
+    with ``samples``, the raw timings too (the column SAMPLES_COLUMN, from rows.jsonl).
 
     Raises UserError when the file is missing or of another schema version.
     """
@@ -210,7 +211,18 @@ def load(path: str | Path) -> pd.DataFrame:
             f"{path} has results schema version {sorted(map(str, versions))}, "
             f"this archbench reads version {SCHEMA_VERSION}"
         )
-    return to_frame(records)
+    table = to_frame(records, samples=samples)
+    if samples and path.suffix != ".jsonl":  # a results.csv: the samples are beside it
+        beside = path.parent / ROWS_FILE
+        timed = (
+            {row_key(row): row.get(SAMPLES_COLUMN) for row in read_rows(beside)}
+            if beside.exists()
+            else {}
+        )
+        table[SAMPLES_COLUMN] = [timed.get(row_key(row)) for row in table.to_dict("records")]
+    elif samples and SAMPLES_COLUMN not in table:
+        table[SAMPLES_COLUMN] = None
+    return table
 
 
 def write_atomic(path: Path, text: str) -> None:

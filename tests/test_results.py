@@ -49,6 +49,17 @@ def test_jsonl_and_csv_round_trip(tmp_path):
     assert from_csv["params"].iloc[0] == 269722
 
 
+def test_raw_samples_load_on_request_from_either_file(tmp_path):
+    log = results.RowLog(tmp_path / results.ROWS_FILE)
+    log.append(make_row())
+    log.append(make_row(batch_size=64, **{results.SAMPLES_COLUMN: [40.0, 41.0]}))
+    results.write_results_csv(tmp_path)
+    assert results.SAMPLES_COLUMN not in results.load(tmp_path)
+    for path in (tmp_path, tmp_path / results.RESULTS_FILE):
+        samples = results.load(path, samples=True)[results.SAMPLES_COLUMN]
+        assert list(samples) == [[2.4, 2.5, 2.6], [40.0, 41.0]]
+
+
 def test_latest_row_of_a_job_wins(tmp_path):
     log = results.RowLog(tmp_path / results.ROWS_FILE)
     log.append(make_row(status="failed"))
