@@ -215,18 +215,9 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
     device = torch.device(job.device)
     job.backend.apply(device)
     use_math(job.dtype)
-    arch, overrides = architectures.spec(job.arch), job.overrides()
     baseline = memory.current_bytes(device)
-    model = to_device(architectures.create(job.arch, **overrides), device, job.backend)
-    inputs = arch.example_inputs(
-        job.batch_size, image_size=job.input_shape[1], device=device, **overrides
-    )
-    inputs = tuple(
-        tensor.contiguous(memory_format=job.backend.memory_format())
-        if tensor.dim() == 4
-        else tensor
-        for tensor in inputs
-    )
+    model = to_device(architectures.create(job.arch, **job.overrides()), device, job.backend)
+    inputs = job_inputs(job, device)
     result: dict[str, Any] = {}
     params = count_parameters(model)
     result.update(params=params.total, trainable_params=params.trainable)
@@ -236,20 +227,14 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
     call = timed_call(job, model, inputs, device, compile=job.backend.compile)
     if job.mode == "infer":
         step_flops = result.get("flops", 0) * job.batch_size
-    else:  # counted on the eager step: FLOPs do not depend on compilation
-        eager = timed_call(job, model, inputs, device, compile=False)
-        step_flops = count_step_flops(eager) if "flops" in job.measure else 0
-
-    synchronize(device)
-    started = time.perf_counter()
-    output = call()  # compiles, when compiled; also the first warm-up call
-    synchronize(device)
-    if job.backend.compile:
-        result["compile_s"] = time.perf_counter() - started
-    if not torch.isfinite(output).all():
-        raise FloatingPointError("non-finite output (NaN or inf)")
-    if job.identity()["cuda_graphs"]:
-        call = graphed(call, device)
+    elif "flops" in job.measure:  # counted eagerly: FLOPs do not depend on compilation
+        eager = (
+            timed_call(job, model, inputs, device, compile=False) if job.backend.compile else call
+        )
+        step_flops = count_step_flops(eager)
+    else:
+        step_flops = 0
+    call = first_call(job, call, device, result)
 
     if "memory" in job.measure:
         peak = memory.peak_bytes(call, device)
@@ -270,6 +255,31 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
             achieved = step_flops / 1e9 * result["train_steps"] / result["train_time_s"]
             result["train_hw_efficiency"] = achieved / calibration.matmul_gflops_per_s
     return result
+
+
+def job_inputs(job: Job, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The job's random example inputs on ``device``, images in the backend's layout."""
+    inputs = architectures.spec(job.arch).example_inputs(
+        job.batch_size, image_size=job.input_shape[1], device=device, **job.overrides()
+    )
+    layout = job.backend.memory_format()
+    return tuple(t.contiguous(memory_format=layout) if t.dim() == 4 else t for t in inputs)
+
+
+def first_call(
+    job: Job, call: Callable[[], torch.Tensor], device: torch.device, result: dict[str, Any]
+) -> Callable[[], torch.Tensor]:
+    """Run the call once, untimed (it compiles, when compiled: ``compile_s``), check its
+    output is finite, and capture it in a CUDA graph when asked; the call to time."""
+    synchronize(device)
+    started = time.perf_counter()
+    output = call()
+    synchronize(device)
+    if job.backend.compile:
+        result["compile_s"] = time.perf_counter() - started
+    if not torch.isfinite(output).all():
+        raise FloatingPointError("non-finite output (NaN or inf)")
+    return graphed(call, device) if job.identity()["cuda_graphs"] else call
 
 
 def timed_call(
