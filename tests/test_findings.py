@@ -102,6 +102,24 @@ def test_separable_twin_against_the_predicted_factor(twin_latency, verdict):
     assert "(predicted x0.151)" in finding.evidence and "-2.0 points" in finding.evidence
 
 
+def test_separable_cost_comes_from_training_on_another_data_set():
+    """As in gpu_validate: latency timed on synthetic inputs, accuracy trained on CIFAR-10."""
+    timed = [
+        measured_net(name, family, None, dataset="synthetic", **measured_costs(name))
+        for name, family in (("resnet20", "resnet"), ("resnet20_dw", "separable"))
+    ]
+    trained = [
+        [
+            row
+            for row in measured_net(name, family, acc, dataset="cifar10")
+            if row["mode"] == "train"
+        ]
+        for name, family, acc in (("resnet20", "resnet", 0.91), ("resnet20_dw", "separable", 0.88))
+    ]
+    finding = findings.separable_cuts_flops(table(*timed, *trained))
+    assert "accuracy 88.0% vs 91.0% (-3.0 points, on cifar10)" in finding.evidence
+
+
 def test_separable_twin_with_the_wrong_costs_is_not_held():
     rows = table(
         measured_net("resnet20", "resnet", 0.92, **measured_costs("resnet20")),
