@@ -48,8 +48,9 @@ class Backend:
     def check(self, device: torch.device) -> None:
         """ValueError for a setting the device cannot honour."""
         for name in ("cudnn_benchmark", "cuda_graphs"):
+            flag = name.replace("_", "-")
             if getattr(self, name) and device.type != "cuda":
-                raise ValueError(f"{name.replace('_', '-')} needs a CUDA device")
+                raise ValueError(f"{flag} needs a CUDA device (--no-{flag} runs without it)")
 
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
@@ -68,7 +69,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
+        raise ValueError("device cuda was asked for (--device or the suite): no CUDA device here")
     return device
 
 
