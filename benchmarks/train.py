@@ -37,6 +37,7 @@ from benchmarks.measure.device import (
     DEFAULT_BACKEND,
     Backend,
     compiled,
+    grad_scaler,
     precision,
     synchronize,
     to_device,
@@ -215,7 +216,7 @@ def fit(
     metrics after an epoch, ``test_acc`` among them. ``compiling``: the first
     step compiles; its time is kept out of the training time, as ``compile_s``.
     """
-    optimizer = make_optimizer(model, config)
+    optimizer, scaler = make_optimizer(model, config), grad_scaler(device, dtype)
     total_steps = config.epochs * steps_per_epoch
     result, step, samples = TrainResult(), 0, 0
     for epoch in range(1, config.epochs + 1):
@@ -238,8 +239,9 @@ def fit(
                 logits, targets = batch()
                 loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if compiling and step == 0:
                 synchronize(device)
                 result.compile_s = time.perf_counter() - first_step_started

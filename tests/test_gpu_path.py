@@ -13,7 +13,7 @@ from benchmarks import results, runner
 from benchmarks.data import sort_of_clevr
 from benchmarks.measure import device as device_module
 from benchmarks.measure.calibration import Calibration
-from benchmarks.measure.device import Backend, check_dtype, precision, use_math
+from benchmarks.measure.device import Backend, check_dtype, grad_scaler, precision, use_math
 from benchmarks.measure.latency import TimingConfig, time_calls, timer_for
 from benchmarks.plots import labelled
 from benchmarks.suites import Entry, Suite, load_suite, parse_suite
@@ -294,3 +294,13 @@ def test_training_rows_carry_the_training_loops_hardware_efficiency(toy_architec
     achieved = row["step_gflop"] * row["train_steps"] / row["train_time_s"]
     assert row["train_hw_efficiency"] == pytest.approx(achieved / 100.0)
     assert row["hw_efficiency"] == pytest.approx(row["achieved_gflops_per_s"] / 100.0)
+
+
+def test_fp16_training_scales_the_loss_and_other_dtypes_do_not(toy_architectures, tmp_path):
+    assert grad_scaler(CPU, "fp16").is_enabled()
+    assert not any(grad_scaler(CPU, dtype).is_enabled() for dtype in ("fp32", "bf16"))
+    suite = tiny_suite(
+        dtype="fp16", dataset="mnist5k", training=TrainConfig(epochs=1, train_subset=64)
+    )
+    rows = run_jobs(runner.expand_jobs(suite, CPU, threads=1), tmp_path)
+    assert [row["status"] for row in rows] == ["ok", "ok"] and rows[1]["test_acc"] is not None

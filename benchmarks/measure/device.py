@@ -103,6 +103,12 @@ def precision(
     return torch.autocast(device.type, dtype=DTYPES[dtype], cache_enabled=cache)
 
 
+def grad_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
+    """Loss scaling for fp16 training, so small gradients do not underflow; a
+    pass-through for every other dtype (bf16 has fp32's exponent range)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
+
+
 def compiled(function: Callable, enabled: bool) -> Callable:
     """``torch.compile(function)`` when enabled (a module or a function), else ``function``."""
     return torch.compile(function, backend=COMPILE_BACKEND) if enabled else function

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.measure.device import precision
+from benchmarks.measure.device import grad_scaler, precision
 
 
 def train_step_call(
@@ -22,13 +22,15 @@ def train_step_call(
     ``forward()`` returns the logits for ``targets``."""
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    scaler = grad_scaler(device, dtype)
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         with precision(device, dtype):
             loss = F.cross_entropy(forward(), targets)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         return loss
 
     return step
