@@ -27,6 +27,8 @@ from benchmarks.findings import DEPTH_NAME
 from benchmarks.train_vqa import GROUPS, group_name
 
 log = logging.getLogger(__name__)
+CALIBRATION_LINES = ((":", "dotted"), ("-.", "dash-dotted"), ("--", "dashed"), ("-", "solid"))
+WIDE_RANGE = 30  # bar panels whose largest value passes the smallest this many times: log x
 VARIANT_COLUMNS = ("dtype", *results.SETTING_DEFAULTS)
 FIGURES_DIR = "figures"
 FORMATS = ("png", "svg")
@@ -321,9 +323,13 @@ def per_batch_bars(
         if whisker:
             ax.hlines(positions, part[value], part[whisker], color="0.2", linewidth=1)
         ax.set_yticks(positions, labels if ax is figure.axes[0] else [""] * len(labels))
-        ax.invert_yaxis()
+        ax.set_ylim(len(labels) - 0.5, -0.5)  # every panel the same rows, the first on top
         ax.set_title(f"{'inference' if mode == 'infer' else 'training step'}, batch {batch}")
-        ax.set_xlabel(x_label)
+        values = part[value].dropna()
+        wide = len(values) and values.max() > WIDE_RANGE * values[values > 0].min()
+        if wide:  # values over orders of magnitude: the small ones stay readable
+            log_scale(ax, "x")
+        ax.set_xlabel(x_label + (" (log)" if wide else ""))
     family_legend(figure, list(dict.fromkeys(rows["family"])))
     figure.suptitle(f"{title}\n{caption(run, rows)}", fontsize=10)
     return figure
@@ -363,15 +369,16 @@ def achieved_flops(run: Run) -> Figure:
     less time when the kernels (depthwise, grouped) reach a lower rate."""
     rows = require(run.ok[run.ok["achieved_gflops_per_s"].notna()], "FLOP rates")
     peaks = calibration_peaks(run.env, set(rows["dtype"]))
-    rates = ", ".join(f"{dtype} {peak:.0f}" for dtype, peak in peaks.items())
+    styles = dict(zip(peaks, CALIBRATION_LINES, strict=False))
+    rates = ", ".join(f"{dtype} {peaks[dtype]:.0f} {styles[dtype][1]}" for dtype in styles)
     figure = per_batch_bars(
         run, rows, "achieved_gflops_per_s",
-        "Achieved GFLOP/s" + (f" (dotted: calibration matmul, {rates})" if peaks else ""),
+        "Achieved GFLOP/s" + (f" (calibration matmul: {rates})" if peaks else ""),
         "GFLOP/s",
     )  # fmt: skip
     for ax in figure.axes:
-        for style, peak in zip((":", "-.", "--"), peaks.values(), strict=False):
-            ax.axvline(peak, color="0.3", linestyle=style, linewidth=1)
+        for dtype, (style, _) in styles.items():
+            ax.axvline(peaks[dtype], color="0.3", linestyle=style, linewidth=1)
     return figure
 
 

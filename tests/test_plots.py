@@ -128,3 +128,18 @@ def test_captions_state_device_dtype_data_set_and_budget(full_run):
     text = plots.caption(full_run, full_run.trained(), budget=True)
     assert text.startswith("test CPU · fp32 · mnist5k, sort_of_clevr")
     assert "2 epochs" in text
+
+
+def test_bar_panels_align_rows_and_use_log_scale_across_decades(tmp_path):
+    """Panels with different nets (inference of all, a training step of one) keep one
+    row per net at the same height; a panel spanning decades gets a log axis."""
+    rows = [
+        result_row("resnet20", "resnet", achieved_gflops_per_s=2.0),
+        result_row("resnet56", "resnet", achieved_gflops_per_s=500.0),
+        result_row("resnet56", "resnet", mode="train", batch_size=512, achieved_gflops_per_s=90.0),
+    ]
+    figure = plots.achieved_flops(plots.load_run(write_run(tmp_path, rows)))
+    infer, train = figure.axes[:2]
+    assert infer.get_ylim() == train.get_ylim() == (1.5, -0.5)
+    assert infer.get_xscale() == "log" and train.get_xscale() == "linear"
+    assert "fp32 100 dotted" in figure.get_suptitle()
