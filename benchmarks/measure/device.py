@@ -56,7 +56,8 @@ class Backend:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
     def apply(self, device: torch.device) -> None:
-        """Set the process-wide switches to this job's values (never left as found)."""
+        """Set cuDNN's autotuning, a process-wide switch, to this job's value (every job
+        sets it, so none inherits the previous job's)."""
         torch.backends.cudnn.benchmark = self.cudnn_benchmark and device.type == "cuda"
 
 

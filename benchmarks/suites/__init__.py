@@ -150,13 +150,12 @@ class Suite:
 
     def backend_for(self, entry: Entry | None) -> Backend:
         """The suite's backend settings with the entry's own."""
-        own = {key: getattr(entry, key) for key in BACKEND_KEYS} if entry else {}
-        return Backend(
-            **{
-                key: getattr(self, key) if own.get(key) is None else own[key]
-                for key in BACKEND_KEYS
-            }
-        )
+
+        def setting(key: str) -> bool:
+            own = getattr(entry, key) if entry else None
+            return getattr(self, key) if own is None else own
+
+        return Backend(**{key: setting(key) for key in BACKEND_KEYS})
 
     def dataset_for(self, entry: Entry) -> str | None:
         return entry.dataset or self.dataset
