@@ -26,11 +26,10 @@ from benchmarks.measure.flops import module_table
 from benchmarks.suites import Suite, expand_entries, load_suite, shipped_suites
 
 USER_ERRORS = (UserError, architectures.RegistryError)
-BACKEND_FLAGS = {  # each recorded in every row (default: the suite's, off in most)
-    "channels_last": "model and inputs in channels-last (NHWC) layout",
-    "cudnn_benchmark": "let cuDNN autotune its algorithms (CUDA)",
-    "compile": "torch.compile the models; compilation is timed apart (compile_s)",
-    "cuda_graphs": "replay inference from a CUDA graph (CUDA; small-batch latency)",
+BACKEND_FLAGS = {  # the backend settings, each a row column (help: its meaning there)
+    column.name: column.meaning
+    for column in results.COLUMNS
+    if column.name in results.SETTING_DEFAULTS
 }
 log = logging.getLogger("archbench")
 EXIT_INTERRUPTED = 130

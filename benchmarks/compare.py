@@ -91,9 +91,7 @@ def load_side(path: str | Path) -> Side:
     if path.suffix == ".json":
         return load_pytest_benchmark(path)
     table = results.load(path, samples=True).rename(columns={results.SAMPLES_COLUMN: "samples"})
-    run_dir = path if path.is_dir() else path.parent
-    env_file = run_dir / results.ENV_FILE
-    env = results.read_env(env_file) if env_file.exists() else {}
+    env = results.read_env((path if path.is_dir() else path.parent) / results.ENV_FILE)
     calibration = (env.get("calibration") or {}).get("matmul_median_s")
     return Side(str(path), pool_seeds(table), calibration)
 
@@ -182,7 +180,10 @@ def intervals_apart(base: pd.Series, current: pd.Series, scale: float) -> bool:
 def job_label(row: pd.Series) -> str:
     config = "" if row["config"] in ("{}", "", "nan") else f" {row['config']}"
     dataset = "" if row["dataset"] in ("synthetic", "", "nan") else f" on {row['dataset']}"
-    details = ", ".join(part for part in (row["device"], row["dtype"]) if part and part != "nan")
+    settings = [key for key in results.SETTING_DEFAULTS if str(row.get(key)) == "True"]
+    details = ", ".join(
+        part for part in (row["device"], row["dtype"], *settings) if part and part != "nan"
+    )
     return (
         f"{row['arch']}{config} {row['mode']} b={row['batch_size']}{dataset}"
         + (f" ({details})" if details else "")
@@ -209,7 +210,8 @@ def compare(baseline: Side, current: Side, settings: Settings | None = None) -> 
     if common.empty:
         raise UserError(
             f"{baseline.source} and {current.source} have no job in common "
-            "(same architecture, config, data set, device, dtype, mode and batch size)"
+            "(same architecture, config, data set, device, dtype, mode, batch size, input "
+            "shape and backend settings)"
         )
     comparisons = []
     for key in base.index.union(cur.index, sort=False):
@@ -262,11 +264,7 @@ def compare_timing(
         significant, note = p < SIGNIFICANCE, f"p={p:.2g}"
     else:
         significant, note = intervals_apart(base, cur, scale), "intervals (no samples)"
-    verdict = "ok"
-    if significant and ratio > 1 + threshold:
-        verdict = "regressed"
-    elif significant and ratio < 1 / (1 + threshold):
-        verdict = "improved"
+    verdict = shift(ratio, threshold) if significant else "ok"
     return Comparison(label, metric, b, c, ratio, verdict, note)
 
 
@@ -275,13 +273,17 @@ def compare_memory(
 ) -> Comparison:
     b, c = float(base[metric]), float(cur[metric])
     ratio = c / b if b else None
-    threshold, beyond_floor = settings.threshold(metric), abs(c - b) > MEMORY_FLOOR_MB
-    verdict = "ok"
-    if ratio is not None and beyond_floor and ratio > 1 + threshold:
-        verdict = "regressed"
-    elif ratio is not None and beyond_floor and ratio < 1 / (1 + threshold):
-        verdict = "improved"
+    beyond_floor = ratio is not None and abs(c - b) > MEMORY_FLOOR_MB
+    verdict = shift(ratio, settings.threshold(metric)) if beyond_floor else "ok"
     return Comparison(label, metric, b, c, ratio, verdict)
+
+
+def shift(ratio: float, threshold: float) -> str:
+    """A cost's verdict from current / baseline: regressed past 1 + threshold, improved
+    below its inverse, else ok."""
+    if ratio > 1 + threshold:
+        return "regressed"
+    return "improved" if ratio < 1 / (1 + threshold) else "ok"
 
 
 def compare_accuracy(

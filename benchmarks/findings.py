@@ -59,6 +59,14 @@ def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
     return first.join(means).rename(columns={"test_acc": "acc"}).reset_index()
 
 
+def by_depth(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of plain and residual nets at their default config (plain20, resnet56...),
+    with their ``kind`` (plain or resnet) and ``depth``."""
+    rows = rows[(rows["config"] == "{}") & rows["arch"].str.match(DEPTH_NAME)]
+    name = rows["arch"].str.extract(DEPTH_NAME)
+    return rows.assign(kind=name[0], depth=name[1].astype(float))
+
+
 def settings(rows: pd.DataFrame) -> list[pd.DataFrame]:
     """The rows of each (data set, device, dtype): claims compare within one."""
     return [part for _, part in rows.groupby(["dataset", "device", "dtype"], sort=False)]
@@ -83,10 +91,7 @@ def residual_beats_plain(table: pd.DataFrame) -> Finding:
         f"the deepest plain net below the shallowest by more than {TIE_PTS} points, and the "
         f"residual net of that depth above it by more than {TIE_PTS} points"
     )
-    for part in settings(trained_rows(table)):
-        depth = part["arch"].str.extract(DEPTH_NAME)
-        part = part.assign(kind=depth[0], depth=pd.to_numeric(depth[1]))
-        part = part[part["kind"].notna() & (part["config"] == "{}")]
+    for part in settings(by_depth(trained_rows(table))):
         plain = part[part["kind"] == "plain"].set_index("depth")["acc"]
         residual = part[part["kind"] == "resnet"].set_index("depth")["acc"]
         if len(plain) < 2 or plain.index.max() not in residual.index:
@@ -198,6 +203,7 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
     ok = table[(table["status"] == "ok") & (table["config"] == "{}")]
     latency = ok[(ok["mode"] == "infer") & (ok["batch_size"] == 1)]
     same_setting = ["dataset", "device", "dtype", *results.SETTING_DEFAULTS]
+    trained = trained_rows(table)
     for row in latency.itertuples():
         match = SEPARABLE_TWIN.match(row.arch)
         alike = (latency[same_setting] == [getattr(row, c) for c in same_setting]).all(axis=1)
@@ -218,7 +224,7 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
             )
         )
         lags = latency_ratio >= LATENCY_LAG * mac_ratio
-        cost = accuracy_cost(trained_rows(table), row.arch, base["arch"], row)
+        cost = accuracy_cost(trained, row.arch, base["arch"], row)
         evidence = (
             f"{row.dataset}, {row.device}, {row.dtype}: {row.arch} vs {base['arch']}: "
             f"MACs x{mac_ratio:.3f} (predicted x{predicted_macs:.3f}), "

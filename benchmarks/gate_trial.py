@@ -24,10 +24,8 @@ import tempfile
 import types
 from pathlib import Path
 
-import torch
-
 import architectures
-from benchmarks import compare, results
+from benchmarks import compare, script
 from benchmarks.cli import main as cli_main
 
 SLOWED = "resnet20"
@@ -56,10 +54,11 @@ def slowed_create(create):
     return wrapped
 
 
-def efficiency_pass(out: Path, slow: bool) -> Path:
+def efficiency_pass(out: Path, slow: bool, device: str, threads: int) -> Path:
     """One pass in a fresh process; returns its run directory."""
     command = [sys.executable, "-m", "benchmarks.gate_trial", "--one-pass", str(out)]
-    subprocess.run([*command, *(["--slow"] if slow else [])], check=True, capture_output=True)
+    command += ["--device", device, "--threads", str(threads), *(["--slow"] if slow else [])]
+    subprocess.run(command, check=True, capture_output=True)
     return out
 
 
@@ -76,9 +75,12 @@ def is_slowed(verdict: dict) -> bool:
     return verdict["job"].startswith(f"{SLOWED} ")
 
 
-def trial(pairs: int, work: Path) -> dict:
-    passes = [efficiency_pass(work / f"same-{i}", slow=False) for i in range(2 * pairs)]
-    slowed = [efficiency_pass(work / f"slow-{i}", slow=True) for i in range(pairs)]
+def trial(pairs: int, work: Path, device: str, threads: int) -> dict:
+    def one(name: str, slow: bool) -> Path:
+        return efficiency_pass(work / name, slow, device, threads)
+
+    passes = [one(f"same-{i}", slow=False) for i in range(2 * pairs)]
+    slowed = [one(f"slow-{i}", slow=True) for i in range(pairs)]
     report: dict = {"pairs": pairs, "slowed_arch": SLOWED}
     for name, settings in SETTINGS.items():
         same = [timing_verdicts(passes[2 * i], passes[2 * i + 1], settings) for i in range(pairs)]
@@ -96,23 +98,21 @@ def trial(pairs: int, work: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script.parser(__doc__)
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--out", type=Path, help="JSON file for the results")
     parser.add_argument("--one-pass", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--slow", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one_pass:
         if args.slow:
             architectures.create = slowed_create(architectures.create)
-        return cli_main([*PASS_ARGS, "--out", str(args.one_pass)])
+        machine = ["--device", args.device, "--threads", str(args.threads)]
+        return cli_main([*PASS_ARGS, *machine, "--out", str(args.one_pass)])
+    device = script.start(args)
     with tempfile.TemporaryDirectory() as work:
-        report = trial(args.pairs, Path(work))
-    report["environment"] = results.environment(torch.device("cpu"), torch.get_num_threads())
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+        report = trial(args.pairs, Path(work), args.device, args.threads)
+    print(json.dumps(report, indent=2))
+    script.write_report(args, device, report)
     return 0
 
 

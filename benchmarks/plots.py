@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from benchmarks import results
 from benchmarks.catalog import FAMILY_ORDER, family_rank
-from benchmarks.findings import DEPTH_NAME
+from benchmarks.findings import by_depth
 from benchmarks.train_vqa import GROUPS, group_name
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,7 @@ def load_run(path: str | Path) -> Run:
         if curves_file.exists() and curves_file.stat().st_size
         else pd.DataFrame()
     )
-    env_file = path / results.ENV_FILE
-    env = results.read_env(env_file) if env_file.exists() else {}
-    return Run(path, table, curves, env)
+    return Run(path, table, curves, results.read_env(path / results.ENV_FILE))
 
 
 def arch_label(row: pd.Series) -> str:
@@ -396,12 +394,8 @@ def calibration_peaks(env: dict, dtypes: set[str]) -> dict[str, float]:
 
 def depth_degradation(run: Run) -> Figure:
     """Figure 6: test error against depth, plain vs residual (mean and seed spread)."""
-    rows = run.ok[(run.ok["mode"] == "train") & run.ok["test_acc"].notna()]
-    rows = rows[(rows["config"] == "{}") & rows["arch"].str.match(DEPTH_NAME)]
-    match = rows["arch"].str.extract(DEPTH_NAME)
-    rows = rows.assign(
-        kind=match[0], depth=match[1].astype(float), error=100 * (1 - rows["test_acc"])
-    )
+    rows = by_depth(run.ok[(run.ok["mode"] == "train") & run.ok["test_acc"].notna()])
+    rows = rows.assign(error=100 * (1 - rows["test_acc"]))
     if rows.empty or rows.groupby("kind")["depth"].nunique().max() < 2:
         raise Skip("no plain or residual net at two depths")
     datasets = list(dict.fromkeys(rows["dataset"]))

@@ -247,7 +247,9 @@ def write_results_csv(run_dir: Path) -> pd.DataFrame:
 
 
 def read_env(path: Path) -> dict[str, Any]:
-    """A run's env.json (UserError when it is not JSON)."""
+    """A run's env.json, {} when there is none (UserError when it is not JSON)."""
+    if not path.exists():
+        return {}
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:

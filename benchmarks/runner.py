@@ -109,8 +109,13 @@ class Job:
             "seed": self.seed,
             "threads": self.threads,
             **self.backend.columns(),
-            "cuda_graphs": self.backend.cuda_graphs and self.mode == "infer",  # inference only
+            "cuda_graphs": self.graphed,
         }
+
+    @property
+    def graphed(self) -> bool:
+        """Whether the timed call is replayed from a CUDA graph (inference only)."""
+        return self.backend.cuda_graphs and self.mode == "infer"
 
     def describe(self) -> str:
         config = "" if self.config == "{}" else f" {self.config}"
@@ -279,7 +284,7 @@ def first_call(
         result["compile_s"] = time.perf_counter() - started
     if not torch.isfinite(output).all():
         raise FloatingPointError("non-finite output (NaN or inf)")
-    return graphed(call, device) if job.identity()["cuda_graphs"] else call
+    return graphed(call, device) if job.graphed else call
 
 
 def timed_call(
@@ -450,7 +455,7 @@ def record_session(out: Path, env: dict[str, Any], calibrations: Calibrations) -
     """env.json: the latest environment, and every session's start and calibrations (by
     dtype); ``calibration`` is the first dtype's, the one compare --normalize divides by."""
     path = out / ENV_FILE
-    sessions = read_env(path).get("sessions", []) if path.exists() else []
+    sessions = read_env(path).get("sessions", [])
     by_dtype = {dtype: calibration.as_dict() for dtype, calibration in calibrations.items()}
     session = {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -234,7 +234,10 @@ def fit(
                 break
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * lr_factor(progress, config.schedule, config.warmup)
-            first_step_started = time.perf_counter()
+            timing_compilation = compiling and step == 0
+            if timing_compilation:
+                synchronize(device)
+                compile_started = time.perf_counter()
             with precision(device, dtype):
                 logits, targets = batch()
                 loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
@@ -242,9 +245,9 @@ def fit(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            if compiling and step == 0:
+            if timing_compilation:
                 synchronize(device)
-                result.compile_s = time.perf_counter() - first_step_started
+                result.compile_s = time.perf_counter() - compile_started
                 epoch_start += result.compile_s  # off the training clock
             loss_sum += loss.detach().float() * len(targets)
             correct += (logits.argmax(1) == targets).sum()
