@@ -258,7 +258,7 @@ def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
         result.update(train_to_accuracy(job, device))
         if step_flops and calibration and result.get("train_steps"):
             achieved = step_flops / 1e9 * result["train_steps"] / result["train_time_s"]
-            result["train_hw_efficiency"] = achieved / calibration.matmul_gflops_per_s
+            result["train_hw_efficiency"] = calibration.efficiency(achieved)
     return result
 
 
@@ -555,9 +555,7 @@ def efficiency_columns(
     """Achieved GFLOP/s of the timed call, and its fraction of the calibration matmul's."""
     columns = {"step_gflop": step_gflop, "achieved_gflops_per_s": step_gflop / timing.median}
     if calibration is not None:
-        columns["hw_efficiency"] = (
-            columns["achieved_gflops_per_s"] / calibration.matmul_gflops_per_s
-        )
+        columns["hw_efficiency"] = calibration.efficiency(columns["achieved_gflops_per_s"])
     return columns
 
 

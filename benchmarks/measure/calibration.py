@@ -36,6 +36,10 @@ class Calibration:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def efficiency(self, gflops_per_s: float) -> float:
+        """A rate as a fraction of the calibration matmul's: hardware efficiency."""
+        return gflops_per_s / self.matmul_gflops_per_s
+
 
 def calibrate(
     device: torch.device, dtype: str = "fp32", config: TimingConfig = CALIBRATION_TIMING
