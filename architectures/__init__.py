@@ -3,7 +3,7 @@
     >>> import architectures
     >>> model = architectures.create("resnet20", num_classes=100)
     >>> architectures.spec("resnet20").family
-    'resnet'
+    <Family.RESNET: 'resnet'>
 
 Importing the package registers every family module below.
 """
@@ -11,8 +11,11 @@ Importing the package registers every family module below.
 from . import densenet, external, fusion, mobilenet, plain, resnet, resnext  # noqa: F401  (they register)
 from ._registry import (
     ArchSpec,
+    Change,
+    Family,
     InputKind,
     RegistryError,
+    Relations,
     create,
     list_architectures,
     register,
@@ -21,8 +24,11 @@ from ._registry import (
 
 __all__ = [
     "ArchSpec",
+    "Change",
+    "Family",
     "InputKind",
     "RegistryError",
+    "Relations",
     "create",
     "list_architectures",
     "register",

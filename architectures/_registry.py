@@ -3,10 +3,14 @@
 An architecture is registered once, under the name of one variant, with the
 builder that makes it and the keyword defaults that distinguish this variant::
 
-    register("resnet20", family="resnet", paper=HE_2016, depth=20)(CifarResNet)
+    register("resnet20", family=Family.RESNET, paper=HE_2016, depth=20)(cifar_resnet)
 
 The builder's keyword parameters are the variant's config: every one can be
 overridden in ``create(name, **overrides)``, and no other key is accepted.
+What the analysis needs to know about a net beyond its config is declared, not
+parsed from its name: its ``family`` (a closed set, in presentation order) and
+its ``relations`` (its depth in a depth series, and the twin it derives from
+with what changed).
 """
 
 from __future__ import annotations
@@ -16,45 +20,147 @@ import fnmatch
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ._enum import TextEnum
+
 Builder = Callable[..., nn.Module]
-REQUIRED_KEYS = ("num_classes", "in_channels")
+REQUIRED_KEYS = ("num_classes",)
 
 
 class RegistryError(ValueError):
     """A mistake in using the registry: unknown name or key, duplicate name."""
 
 
-class InputKind(str, Enum):
-    """What a model's forward takes."""
+class Family(TextEnum):
+    """The families of the zoo, in the order they are presented (one question each);
+    ``OTHER``: models from outside the zoo (torchvision:, timm:, a user's own)."""
 
-    IMAGE = "image"
-    IMAGE_TOKENS = "image+tokens"
+    PLAIN = "plain"
+    RESNET = "resnet"
+    DENSENET = "densenet"
+    GROUPED = "grouped"
+    SEPARABLE = "separable"
+    FUSION = "fusion"
+    OTHER = "other"
+
+    @property
+    def rank(self) -> int:
+        """Position in the presentation order."""
+        return list(Family).index(self)
+
+    @classmethod
+    def parse(cls, value: object) -> Family:
+        """The family named ``value``; names outside the zoo's ('torchvision', written by
+        older versions) are OTHER."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.OTHER
+
+
+class Change(TextEnum):
+    """What a net changes in the twin it is derived from."""
+
+    RESIDUAL = "residual"  # adds shortcut connections
+    GROUPS = "groups"  # splits its 3x3 convolutions into groups
+    SEPARABLE = "separable"  # makes its 3x3 convolutions depthwise-separable
+    ATTENTION = "attention"  # fuses image and question by cross-modal attention
+
+
+@dataclass(frozen=True)
+class Relations:
+    """How a net relates to others, for the claims: ``depth`` places it in a depth series
+    (He et al.'s 6n+2 CIFAR nets); ``twin`` is the net it is derived from by ``change``,
+    everything else equal."""
+
+    depth: int | None = None
+    twin: str | None = None
+    change: Change | None = None
+
+    def __post_init__(self) -> None:
+        if (self.twin is None) != (self.change is None):
+            raise RegistryError("a twin needs its change, and a change its twin")
+
+
+NO_RELATIONS = Relations()
+
+InputMaker = Callable[
+    ["ArchSpec", int, tuple[int, ...], Mapping[str, Any], "torch.device | str"],
+    tuple[torch.Tensor, ...],
+]
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """What a model's forward takes: a name (the harness's task for it is looked up by
+    it), the builder keys that size the inputs, and how to make a batch of random inputs
+    (``make(spec, batch_size, sample_shape, config, device)``)."""
+
+    name: str
+    keys: tuple[str, ...]
+    make: InputMaker = field(repr=False, compare=False)
+
+    IMAGE: ClassVar[InputKind]
+    IMAGE_TOKENS: ClassVar[InputKind]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _image_inputs(
+    spec: ArchSpec,
+    batch_size: int,
+    shape: tuple[int, ...],
+    config: Mapping[str, Any],
+    device: torch.device | str,
+) -> tuple[torch.Tensor, ...]:
+    return (torch.randn(batch_size, *shape, device=device),)
+
+
+def _image_token_inputs(
+    spec: ArchSpec,
+    batch_size: int,
+    shape: tuple[int, ...],
+    config: Mapping[str, Any],
+    device: torch.device | str,
+) -> tuple[torch.Tensor, ...]:
+    image = torch.randn(batch_size, *shape, device=device)
+    tokens = torch.randint(
+        config["vocab_size"], (batch_size, spec.token_length or 1), device=device
+    )
+    return image, tokens
+
+
+InputKind.IMAGE = InputKind("image", ("in_channels",), _image_inputs)
+InputKind.IMAGE_TOKENS = InputKind(
+    "image+tokens", ("in_channels", "vocab_size"), _image_token_inputs
+)
 
 
 @dataclass(frozen=True)
 class ArchSpec:
     """Everything the harness needs to know about one registered architecture.
 
-    ``input_shape`` is the image's (C, H, W) at batch 1. For ``IMAGE_TOKENS``
-    models the forward also takes int64 token ids of shape (B, ``token_length``)
-    below the config's ``vocab_size``.
+    ``input_shape`` is the first input's shape per sample: an image's (C, H, W),
+    whose C is the config's ``in_channels``. For ``IMAGE_TOKENS`` models the
+    forward also takes int64 token ids of shape (B, ``token_length``) below the
+    config's ``vocab_size``.
     """
 
     name: str
-    family: str
+    family: Family
     paper: str
     builder: Builder = field(repr=False)
     defaults: Mapping[str, Any]
     input_kind: InputKind = InputKind.IMAGE
-    input_shape: tuple[int, int, int] = (3, 32, 32)
+    input_shape: tuple[int, ...] = (3, 32, 32)
     token_length: int | None = None
+    relations: Relations = NO_RELATIONS
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """The full config for a build: the defaults updated by valid overrides."""
@@ -66,25 +172,32 @@ class ArchSpec:
             )
         return {**self.defaults, **overrides}
 
+    def sample_shape(
+        self, config: Mapping[str, Any], image_size: int | None = None
+    ) -> tuple[int, ...]:
+        """The first input's shape per sample for ``config``: an image's channels are its
+        ``in_channels``, its side ``image_size`` when given."""
+        if "in_channels" not in config or len(self.input_shape) != 3:
+            return self.input_shape
+        _, height, width = self.input_shape
+        if image_size is not None:
+            height = width = image_size
+        return (config["in_channels"], height, width)
+
     def example_inputs(
         self,
         batch_size: int = 1,
         *,
         image_size: int | None = None,
+        shape: tuple[int, ...] | None = None,
         device: torch.device | str = "cpu",
         **overrides: Any,
     ) -> tuple[torch.Tensor, ...]:
-        """Random inputs for ``create(name, **overrides)``: images of the default
-        size or ``image_size`` square, and token ids for image+tokens models."""
+        """Random inputs for ``create(name, **overrides)``: of the sample ``shape`` (default:
+        ``sample_shape``, its images ``image_size`` square), token ids too for image+tokens."""
         config = self.config(**overrides)
-        _, height, width = self.input_shape
-        if image_size is not None:
-            height = width = image_size
-        image = torch.randn(batch_size, config["in_channels"], height, width, device=device)
-        if self.input_kind is InputKind.IMAGE:
-            return (image,)
-        tokens = torch.randint(config["vocab_size"], (batch_size, self.token_length), device=device)
-        return image, tokens
+        sample = shape or self.sample_shape(config, image_size)
+        return self.input_kind.make(self, batch_size, sample, config, device)
 
 
 @dataclass(frozen=True)
@@ -102,11 +215,12 @@ _EXTERNAL: dict[str, ExternalSource] = {}
 def register(
     name: str,
     *,
-    family: str,
+    family: Family | str,
     paper: str,
     input_kind: InputKind = InputKind.IMAGE,
-    input_shape: tuple[int, int, int] = (3, 32, 32),
+    input_shape: tuple[int, ...] = (3, 32, 32),
     token_length: int | None = None,
+    relations: Relations = NO_RELATIONS,
     **defaults: Any,
 ) -> Callable[[Builder], Builder]:
     """Register ``builder`` under ``name``, with ``defaults`` fixing this variant.
@@ -125,6 +239,7 @@ def register(
             input_kind=input_kind,
             input_shape=input_shape,
             token_length=token_length,
+            relations=relations,
             defaults=defaults,
         )
         return builder
@@ -133,22 +248,39 @@ def register(
 
 
 def make_spec(
-    name: str, builder: Builder, *, defaults: Mapping[str, Any], **fields: Any
+    name: str,
+    builder: Builder,
+    *,
+    family: Family | str,
+    input_kind: InputKind = InputKind.IMAGE,
+    defaults: Mapping[str, Any],
+    **fields: Any,
 ) -> ArchSpec:
     """An ArchSpec whose config is the builder's keyword defaults updated by ``defaults``."""
+    try:
+        family = Family(family)
+    except ValueError:
+        raise RegistryError(
+            f"{name!r}: unknown family {family!r}; choose from {', '.join(map(str, Family))}"
+        ) from None
     signature_defaults = _keyword_defaults(builder)
-    missing = [key for key in REQUIRED_KEYS if key not in signature_defaults]
+    missing = [key for key in (*REQUIRED_KEYS, *input_kind.keys) if key not in signature_defaults]
     if missing:
         raise RegistryError(f"builder of {name!r} must take keyword arguments {missing}")
     unknown = sorted(set(defaults) - set(signature_defaults))
     if unknown:
         raise RegistryError(f"builder of {name!r} takes no argument {', '.join(unknown)}")
     config = MappingProxyType({**signature_defaults, **defaults})
-    if fields.get("input_kind") is InputKind.IMAGE_TOKENS and (
-        not fields.get("token_length") or "vocab_size" not in config
-    ):
-        raise RegistryError(f"{name!r} takes token ids: give token_length and a vocab_size key")
-    return ArchSpec(name=name, builder=builder, defaults=config, **fields)
+    if input_kind is InputKind.IMAGE_TOKENS and not fields.get("token_length"):
+        raise RegistryError(f"{name!r} takes token ids: give its token_length")
+    return ArchSpec(
+        name=name,
+        builder=builder,
+        family=family,
+        input_kind=input_kind,
+        defaults=config,
+        **fields,
+    )
 
 
 def _keyword_defaults(builder: Builder) -> dict[str, Any]:

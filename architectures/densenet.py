@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._registry import register
+from ._registry import Family, register
 from .layers import classifier_head, init_weights
 
 HUANG_2017 = "Huang et al. 2017, arXiv:1608.06993"
@@ -90,10 +90,12 @@ class DenseNet(nn.Module):
         return self.head(self.features(x))
 
 
-register("densenet40_k12", family="densenet", paper=HUANG_2017, depth=40, growth_rate=12)(DenseNet)
+register("densenet40_k12", family=Family.DENSENET, paper=HUANG_2017, depth=40, growth_rate=12)(
+    DenseNet
+)
 register(
     "densenet_bc100_k12",
-    family="densenet",
+    family=Family.DENSENET,
     paper=HUANG_2017,
     depth=100,
     growth_rate=12,

@@ -19,6 +19,7 @@ from ._registry import (
     ArchSpec,
     Builder,
     ExternalSource,
+    Family,
     RegistryError,
     make_spec,
     register_external,
@@ -77,7 +78,7 @@ def external_spec(library: str, name: str, known: list[str], builder: Builder) -
     return make_spec(
         f"{library}:{name}",
         builder,
-        family=library,
+        family=Family.OTHER,
         paper=f"{library} {name}",
         input_shape=IMAGENET_SHAPE,
         defaults={},

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._registry import InputKind, register
+from ._registry import Change, Family, InputKind, Relations, register
 from .layers import ConvBNAct, init_weights
 
 SANTORO_2017 = "Santoro et al. 2017, arXiv:1706.01427"
@@ -272,17 +272,19 @@ class RelationNetwork(FusionNet):
         return self.f(relations)
 
 
+FROM_LATE_FUSION = Relations(twin="fusion_concat", change=Change.ATTENTION)
 FUSION_NETS = {
-    "fusion_concat": (ConcatFusion, SANTORO_2017 + " (CNN+MLP baseline)"),
-    "fusion_film": (FiLMFusion, PEREZ_2018),
-    "fusion_xattn": (CrossModalAttention, VASWANI_2017),
-    "fusion_rn": (RelationNetwork, SANTORO_2017),
+    "fusion_concat": (ConcatFusion, SANTORO_2017 + " (CNN+MLP baseline)", Relations()),
+    "fusion_film": (FiLMFusion, PEREZ_2018, Relations()),
+    "fusion_xattn": (CrossModalAttention, VASWANI_2017, FROM_LATE_FUSION),
+    "fusion_rn": (RelationNetwork, SANTORO_2017, Relations()),
 }
-for _name, (_builder, _paper) in FUSION_NETS.items():
+for _name, (_builder, _paper, _relations) in FUSION_NETS.items():
     register(
         _name,
-        family="fusion",
+        family=Family.FUSION,
         paper=_paper,
+        relations=_relations,
         input_kind=InputKind.IMAGE_TOKENS,
         input_shape=(3, 75, 75),
         token_length=QUESTION_LENGTH,

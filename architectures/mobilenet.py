@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._registry import register
+from ._registry import Change, Family, Relations, register
 from .layers import ConvBNAct, classifier_head, init_weights
 from .resnet import HE_2016, cifar_resnet
 
@@ -129,13 +129,14 @@ class MobileNetV2(nn.Module):
         return self.head(self.features(x))
 
 
-register("mobilenet_v1", family="separable", paper=HOWARD_2017)(MobileNetV1)
-register("mobilenet_v2", family="separable", paper=SANDLER_2018)(MobileNetV2)
+register("mobilenet_v1", family=Family.SEPARABLE, paper=HOWARD_2017)(MobileNetV1)
+register("mobilenet_v2", family=Family.SEPARABLE, paper=SANDLER_2018)(MobileNetV2)
 for _depth in (20, 56):
     register(
         f"resnet{_depth}_dw",
-        family="separable",
+        family=Family.SEPARABLE,
         paper=f"{HE_2016}; {HOWARD_2017}",
+        relations=Relations(depth=_depth, twin=f"resnet{_depth}", change=Change.SEPARABLE),
         depth=_depth,
         separable=True,
     )(cifar_resnet)

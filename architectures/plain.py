@@ -9,14 +9,20 @@ too, so it has slightly fewer parameters than its twin).
 
 from __future__ import annotations
 
-from ._registry import register
-from .resnet import CIFAR_DEPTHS, HE_2016, IMAGENET_LAYOUTS, ResNet, cifar_resnet
+from ._registry import Family, Relations, register
+from .resnet import CIFAR_DEPTHS, HE_2016, IMAGENET_LAYOUTS, PLAIN_TWINS, ResNet, cifar_resnet
 
 for _depth in CIFAR_DEPTHS:
-    register(f"plain{_depth}", family="plain", paper=HE_2016, depth=_depth, residual=False)(
-        cifar_resnet
-    )
+    register(
+        f"plain{_depth}",
+        family=Family.PLAIN,
+        paper=HE_2016,
+        relations=Relations(depth=_depth),
+        depth=_depth,
+        residual=False,
+    )(cifar_resnet)
 
-register(
-    "plain18", family="plain", paper=HE_2016, residual=False, **IMAGENET_LAYOUTS["resnet18_cifar"]
-)(ResNet)
+for _residual, _plain in PLAIN_TWINS.items():
+    register(
+        _plain, family=Family.PLAIN, paper=HE_2016, residual=False, **IMAGENET_LAYOUTS[_residual]
+    )(ResNet)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._registry import register
+from ._registry import Change, Family, Relations, register
 from .layers import ConvBNAct, classifier_head, conv3x3, init_weights
 
 HE_2016 = "He et al. 2016, arXiv:1512.03385"
@@ -221,12 +221,21 @@ def cifar_resnet(
 
 
 for _depth in CIFAR_DEPTHS:
-    register(f"resnet{_depth}", family="resnet", paper=HE_2016, depth=_depth)(cifar_resnet)
+    register(
+        f"resnet{_depth}",
+        family=Family.RESNET,
+        paper=HE_2016,
+        relations=Relations(depth=_depth, twin=f"plain{_depth}", change=Change.RESIDUAL),
+        depth=_depth,
+    )(cifar_resnet)
 
 IMAGENET_LAYOUTS = {
     "resnet18_cifar": dict(block="basic", depths=(2, 2, 2, 2), widths=(64, 128, 256, 512)),
     "resnet34_cifar": dict(block="basic", depths=(3, 4, 6, 3), widths=(64, 128, 256, 512)),
     "resnet50_cifar": dict(block="bottleneck", depths=(3, 4, 6, 3), widths=(256, 512, 1024, 2048)),
 }
+PLAIN_TWINS = {"resnet18_cifar": "plain18"}  # plain.py registers them
 for _name, _layout in IMAGENET_LAYOUTS.items():
-    register(_name, family="resnet", paper=HE_2016, **_layout)(ResNet)
+    _twin = PLAIN_TWINS.get(_name)
+    _relations = Relations(twin=_twin, change=Change.RESIDUAL) if _twin else Relations()
+    register(_name, family=Family.RESNET, paper=HE_2016, relations=_relations, **_layout)(ResNet)

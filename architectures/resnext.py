@@ -16,7 +16,7 @@ stays dense): the same widths and depth, so groups can be swept at fixed width.
 
 from __future__ import annotations
 
-from ._registry import register
+from ._registry import Change, Family, Relations, register
 from .resnet import HE_2016, ResNet, cifar_resnet
 
 XIE_2017 = "Xie et al. 2017, arXiv:1611.05431"
@@ -48,7 +48,7 @@ def resnext29(
 for _cardinality, _base_width in ((8, 64), (16, 64), (2, 32), (4, 16)):
     register(
         f"resnext29_{_cardinality}x{_base_width}d",
-        family="grouped",
+        family=Family.GROUPED,
         paper=XIE_2017,
         cardinality=_cardinality,
         base_width=_base_width,
@@ -57,8 +57,9 @@ for _cardinality, _base_width in ((8, 64), (16, 64), (2, 32), (4, 16)):
 for _depth in (20, 56):
     register(
         f"resnet{_depth}_grouped",
-        family="grouped",
+        family=Family.GROUPED,
         paper=f"{HE_2016}; {XIE_2017}",
+        relations=Relations(depth=_depth, twin=f"resnet{_depth}", change=Change.GROUPS),
         depth=_depth,
         groups=4,
     )(cifar_resnet)

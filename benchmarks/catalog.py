@@ -13,14 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 import architectures
-from benchmarks import results
+from benchmarks import schema
 from benchmarks.measure.params import count_parameters_of
 
 log = logging.getLogger(__name__)
 
 README = Path("README.md")  # run from the repository's root
-# The order in which families are presented: the suite's questions, one per family.
-FAMILY_ORDER = ("plain", "resnet", "densenet", "grouped", "separable", "fusion")
 
 
 def architecture_table(pattern: str | None = None, *, external: bool = False) -> pd.DataFrame:
@@ -31,8 +29,8 @@ def architecture_table(pattern: str | None = None, *, external: bool = False) ->
         rows.append(
             {
                 "name": name,
-                "family": arch.family,
-                "input": f"{arch.input_kind.value} {'x'.join(map(str, arch.input_shape))}",
+                "family": str(arch.family),
+                "input": f"{arch.input_kind} {schema.shape_text(arch.input_shape)}",
                 "params": count_parameters_of(name).total,
                 "paper": arch.paper,
             }
@@ -45,15 +43,10 @@ def format_params(count: int) -> str:
     return f"{count / 1e6:#.3g}M"
 
 
-def family_rank(family: str) -> int:
-    """Position of a family in FAMILY_ORDER; unknown families go last."""
-    return FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER)
-
-
 def readme_table() -> str:
     """The README's architecture table in Markdown, ordered by family then size."""
     table = architecture_table()
-    table = table.assign(rank=table["family"].map(family_rank))
+    table = table.assign(rank=table["family"].map(lambda f: architectures.Family(f).rank))
     table = table.sort_values(["rank", "params", "name"]).drop(columns="rank")
     table["params"] = [f"{count:,} ({format_params(count)})" for count in table["params"]]
     return table.drop(columns="input").to_markdown(index=False)
@@ -61,7 +54,7 @@ def readme_table() -> str:
 
 def generated_sections() -> dict[str, str]:
     """The README's generated sections by name."""
-    return {"architectures": readme_table(), "results-schema": results.schema_markdown()}
+    return {"architectures": readme_table(), "results-schema": schema.schema_markdown()}
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -16,20 +16,18 @@ import pandas as pd
 import torch
 
 import architectures
-from benchmarks import __version__, compare, plots, report, results, runner
+from benchmarks import __version__, compare, plots, report, results, runner, tasks
 from benchmarks.catalog import architecture_table
 from benchmarks.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT
 from benchmarks.errors import UserError
-from benchmarks.measure.calibration import calibrate
-from benchmarks.measure.device import DTYPES, resolve_device
+from benchmarks.measure.device import DTYPES, Backend, resolve_device
 from benchmarks.measure.flops import module_table
+from benchmarks.schema import Mode
 from benchmarks.suites import Suite, expand_entries, load_suite, shipped_suites
 
 USER_ERRORS = (UserError, architectures.RegistryError)
 BACKEND_FLAGS = {  # the backend settings, each a row column (help: its meaning there)
-    column.name: column.meaning
-    for column in results.COLUMNS
-    if column.name in results.SETTING_DEFAULTS
+    item.name: item.metadata["meaning"] for item in dataclasses.fields(Backend)
 }
 log = logging.getLogger("archbench")
 EXIT_INTERRUPTED = 130
@@ -108,28 +106,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    jobs = runner.expand_jobs(
-        suite,
-        device,
-        threads,
-        data_root=args.data_root,
-        download=args.download,
-        cache_dir=args.cache_dir,
-    )  # loads the data sets: a missing one fails here, before anything is written
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
-    done = runner.prepare_run_dir(out, args.resume)
-
-    announce(suite, len(jobs), device, threads, out)
-    dtypes = dict.fromkeys([suite.dtype, *(job.dtype for job in jobs)])  # the suite's first
-    calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}
-    runner.record_session(
-        out, {**results.environment(device, threads), "suite": suite.name}, calibrations
-    )
-    executor = runner.SubprocessExecutor() if args.isolate else runner.InProcessExecutor()
-    outcome = runner.run(
-        jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=args.rounds
-    )
-    status = conclude(outcome, out, args, kept=len(done) + len(outcome.rows))
+    outcome = runner.run_suite(
+        suite, out, device=device, threads=threads, data_root=args.data_root,
+        download=args.download, cache_dir=args.cache_dir, resume=args.resume,
+        isolate=args.isolate, rounds=args.rounds,
+    )  # fmt: skip
+    status = conclude(outcome, out, args)
     if args.no_plots or outcome.interrupted:
         return status
     return max(status, report_run(out, failure_is_fatal=False))
@@ -140,7 +123,7 @@ def report_run(path: str | Path, *, failure_is_fatal: bool = True) -> int:
 
     After ``archbench run`` (not fatal) a failure here is one line and exit code 1:
     the results are already on disk."""
-    run = plots.load_run(path)
+    run = results.load_run(path)
     try:
         drawn = plots.draw(run)
         written = report.write_report(run, drawn)
@@ -165,7 +148,7 @@ def print_drawn(drawn: plots.Drawn) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    print_drawn(plots.draw(plots.load_run(args.run_dir)))
+    print_drawn(plots.draw(results.load_run(args.run_dir)))
     return 0
 
 
@@ -196,33 +179,7 @@ def threshold(text: str) -> tuple[str | None, float]:
     return metric or None, positive_float(percent) / 100
 
 
-def announce(suite: Suite, jobs: int, device: torch.device, threads: int, out: Path) -> None:
-    """What is about to run, and whether it measures accuracy."""
-    log.info(
-        "suite %s: %d jobs on %s (%s, %d threads) -> %s",
-        suite.name,
-        jobs,
-        device,
-        suite.dtype,
-        threads,
-        out,
-    )
-    trained = [entry for entry in suite.entries if suite.measures_accuracy(entry)]
-    for entry in trained:
-        budget = suite.training_for(entry)
-        cap = f", at most {budget.time_budget_s:g} s" if budget.time_budget_s else ""
-        log.info(
-            "accuracy of %s: %s, %d epochs%s, seeds %s",
-            entry.arch, suite.dataset_for(entry), budget.epochs, cap, list(suite.seeds),
-        )  # fmt: skip
-    if not trained:
-        print(
-            "No accuracy in this run (no data set or no training): efficiency only.",
-            file=sys.stderr,
-        )
-
-
-def conclude(outcome: runner.RunOutcome, out: Path, args: argparse.Namespace, kept: int) -> int:
+def conclude(outcome: runner.RunOutcome, out: Path, args: argparse.Namespace) -> int:
     """Print the summary and the files; the exit code: 130 interrupted, 1 failures, else 0."""
     print_summary(results.load(out))
     print()
@@ -237,30 +194,24 @@ def conclude(outcome: runner.RunOutcome, out: Path, args: argparse.Namespace, ke
     if outcome.interrupted:
         resume = [*sys.argv[1:], *([] if args.resume else ["--resume"])]
         resume += [] if args.out else ["--out", str(out)]
-        print(f"\nInterrupted: {kept} rows are kept. Resume with:")
+        print(f"\nInterrupted: {outcome.kept} rows are kept. Resume with:")
         print(f"  {shlex.join(['archbench', *resume])}")
         return EXIT_INTERRUPTED
     if outcome.failures:
         print(f"\n{len(outcome.failures)} of {len(outcome.rows)} jobs failed:")
         for row in outcome.failures:
-            job = f"{row['arch']} {row['mode']} b={row['batch_size']}"
-            print(f"  {job}: {row['status']}: {row['message']}")
+            print(f"  {row.identity.label(('mode', 'batch_size'))}: {row.status}: {row.message}")
         return 1
     return 0
 
 
 def print_summary(table: pd.DataFrame) -> None:
-    """The run's rows, readable: one line per job, accuracy as mean ± std over seeds."""
+    """The run's rows, readable: one line per job, accuracy as mean ± std over seeds,
+    and the metrics of the jobs' tasks beside their floors."""
     table = results.summarize(table)
-    accuracy = [
-        ""
-        if pd.isna(mean)
-        else f"{100 * mean:.2f}" + ("" if pd.isna(std) else f" ± {100 * std:.2f}")
-        for mean, std in zip(table["test_acc_mean"], table["test_acc_std"], strict=True)
-    ]
     summary = pd.DataFrame(
         {
-            "arch": plots.row_labels(table),
+            "arch": results.labels(table),
             "mode": table["mode"],
             "batch": table["batch_size"],
             "params (M)": table["params"] / 1e6,
@@ -270,28 +221,35 @@ def print_summary(table: pd.DataFrame) -> None:
             "samples/s": table["throughput_per_s"],
             "hw eff (%)": table["hw_efficiency"] * 100,
             "peak (MiB)": table["peak_mem_mb"],
-            "test acc (%)": accuracy,
-            "seeds": table["seeds"].where(table["mode"] == "train", ""),
+            "test acc (%)": [
+                results.accuracy_text(mean, std)
+                for mean, std in zip(table["test_acc_mean"], table["test_acc_std"], strict=True)
+            ],
+            "seeds": table["seeds"].where(table["mode"] == Mode.TRAIN, ""),
             "status": table["status"],
         }
     )
-    formats = ("", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "", "", "")
-    if table["test_acc_rel"].notna().any():  # question answering: by kind, beside the floors
-        summary.insert(11, "rel / non-rel (floors) %", by_question_kind(table))
-        formats = (*formats[:11], "", *formats[11:])
+    formats = ["", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "", "", ""]
+    for task in tasks.all_tasks():
+        metrics = [m for m in task.metrics if m.column in table and table[m.column].notna().any()]
+        if metrics:  # question answering: relational / non-relational (floors)
+            header = " / ".join(m.name for m in metrics) + " (floors) %"
+            summary.insert(len(summary.columns) - 2, header, metric_cells(table, metrics))
+            formats.insert(len(formats) - 2, "")
     print()
     print(summary.to_markdown(index=False, tablefmt="simple", floatfmt=formats))
 
 
-def by_question_kind(table: pd.DataFrame) -> list[str]:
-    """Relational / non-relational accuracy and their no-fusion floors, as text per row."""
+def metric_cells(table: pd.DataFrame, metrics: Sequence[tasks.Metric]) -> list[str]:
+    """'74.2 / 63.3 (72.7 / 55.5)': the metrics of each row and, in brackets, their floors."""
     cells = []
-    for row in table.itertuples():
-        if pd.isna(row.test_acc_rel):
+    for _, row in table.iterrows():
+        if pd.isna(row[metrics[0].column]):
             cells.append("")
             continue
-        accuracy = f"{100 * row.test_acc_rel:.1f} / {100 * row.test_acc_nonrel:.1f}"
-        cells.append(f"{accuracy} ({100 * row.floor_rel:.1f} / {100 * row.floor_nonrel:.1f})")
+        values = " / ".join(f"{100 * row[m.column]:.1f}" for m in metrics)
+        floors = " / ".join(f"{100 * row[m.floor]:.1f}" for m in metrics)
+        cells.append(f"{values} ({floors})")
     return cells
 
 

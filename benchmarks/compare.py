@@ -1,9 +1,10 @@
 """`archbench compare`: is the current run slower, bigger or less accurate than a baseline?
 
 Inputs are archbench runs (a run directory, ``rows.jsonl`` or ``results.csv``)
-or pytest-benchmark JSON files. Rows are matched on their identity (the key
-columns without the seed: the seeds of one training job are pooled) and
-compared metric by metric, each of one kind:
+or pytest-benchmark JSON files. Rows are matched on their identity's key
+without the seed (the seeds of one training job are pooled; the thread count
+and backend settings must match) and compared metric by metric, each of one
+kind:
 
 - exact (params, MACs, FLOPs): any difference is ``changed``;
 - timing (latency or step time, and peak memory): ``regressed`` or
@@ -34,10 +35,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from architectures import Family
+from architectures._enum import TextEnum
 from benchmarks import results
 from benchmarks.errors import UserError
+from benchmarks.schema import (
+    SAMPLES_COLUMN,
+    SETTINGS,
+    SYNTHETIC,
+    Config,
+    Identity,
+    Mode,
+    key_fields,
+)
 
-MATCH_KEYS = tuple(key for key in results.KEY_COLUMNS if key != "seed")
+POOLED = ("seed",)  # the seeds of one job are pooled: the key without them
+LABEL_DETAILS = ("mode", "batch_size", "dataset", "device", "dtype", *SETTINGS)
 EXACT = ("params", "macs", "flops")
 TIMES = ("time_median_ms",)
 MEMORY = ("peak_mem_mb",)
@@ -47,8 +60,20 @@ DEFAULT_ACC_TOLERANCE_PTS = 1.0
 SIGNIFICANCE = 0.05
 MEMORY_FLOOR_MB = 1.0
 MIN_SAMPLES_FOR_TEST = 5  # fewer on either side: the interval rule instead
-FAILING = ("regressed", "changed")
-VERDICT_ORDER = ("regressed", "changed", "missing", "new", "improved", "ok")
+
+
+class Verdict(TextEnum):
+    """A metric's verdict, in the order tables list them."""
+
+    REGRESSED = "regressed"
+    CHANGED = "changed"
+    MISSING = "missing"
+    NEW = "new"
+    IMPROVED = "improved"
+    OK = "ok"
+
+
+FAILING = (Verdict.REGRESSED, Verdict.CHANGED)
 
 
 @dataclass
@@ -67,7 +92,7 @@ class Comparison:
     baseline: float | None
     current: float | None
     ratio: float | None
-    verdict: str
+    verdict: Verdict
     note: str = ""
 
 
@@ -90,7 +115,7 @@ def load_side(path: str | Path) -> Side:
     path = Path(path)
     if path.suffix == ".json":
         return load_pytest_benchmark(path)
-    table = results.load(path, samples=True).rename(columns={results.SAMPLES_COLUMN: "samples"})
+    table = results.load(path, samples=True).rename(columns={SAMPLES_COLUMN: "samples"})
     env = results.read_env((path if path.is_dir() else path.parent) / results.ENV_FILE)
     calibration = (env.get("calibration") or {}).get("matmul_median_s")
     return Side(str(path), pool_seeds(table), calibration)
@@ -110,13 +135,10 @@ def load_pytest_benchmark(path: Path) -> Side:
     rows = []
     for bench in data["benchmarks"]:
         info, stats = bench.get("extra_info") or {}, bench["stats"]
-        identity = {key: info.get(key, results.SETTING_DEFAULTS.get(key, "")) for key in MATCH_KEYS}
-        identity["arch"] = info.get("arch") or bench["fullname"]
         raw = stats.get("data")
         rows.append(
             {
-                **identity,
-                "seed": 0,
+                **benchmark_identity(bench["fullname"], info).record(),
                 "params": info.get("params"),
                 "macs": info.get("macs"),
                 "flops": info.get("flops"),
@@ -129,14 +151,27 @@ def load_pytest_benchmark(path: Path) -> Side:
     return Side(str(path), pool_seeds(pd.DataFrame(rows)), calibration)
 
 
+def benchmark_identity(fullname: str, info: dict[str, Any]) -> Identity:
+    """A pytest-benchmark's identity: archbench's, kept in ``extra_info`` (benchmarks/perf
+    writes it), or else its full name as the architecture, timed as is."""
+    if "arch" in info:
+        return Identity.from_record(info)
+    return Identity(
+        suite="pytest-benchmark", arch=fullname, family=Family.OTHER, config=Config(),
+        dataset=SYNTHETIC, device="cpu", dtype="fp32", mode=Mode.INFER, batch_size=1,
+        input_shape=(), seed=0, threads=0,
+    )  # fmt: skip
+
+
 def pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per identity: exact metrics and timings of the first seed, the samples
-    of all, and every seed's accuracy in ``acc_values``."""
+    """One row per job (``key``: its identity's, without the seed): exact metrics and
+    timings of the first seed, the samples of all, and every seed's accuracy in
+    ``acc_values``."""
     if table.empty:
         return table
-    table = table.astype({key: str for key in MATCH_KEYS})
     pooled = []
-    for _, group in table.groupby(list(MATCH_KEYS), sort=False):
+    jobs = table.assign(key=results.keys(table, without=POOLED))
+    for _, group in jobs.groupby("key", sort=False):
         row = group.iloc[0].to_dict()
         samples = [s for value in group["samples"] if isinstance(value, list) for s in value]
         row["samples"] = samples or None
@@ -178,16 +213,8 @@ def intervals_apart(base: pd.Series, current: pd.Series, scale: float) -> bool:
 
 
 def job_label(row: pd.Series) -> str:
-    config = "" if row["config"] in ("{}", "", "nan") else f" {row['config']}"
-    dataset = "" if row["dataset"] in ("synthetic", "", "nan") else f" on {row['dataset']}"
-    settings = [key for key in results.SETTING_DEFAULTS if str(row.get(key)) == "True"]
-    details = ", ".join(
-        part for part in (row["device"], row["dtype"], *settings) if part and part != "nan"
-    )
-    return (
-        f"{row['arch']}{config} {row['mode']} b={row['batch_size']}{dataset}"
-        + (f" ({details})" if details else "")
-    ).replace(" nan b=", " b=")
+    """'resnet20 infer b=1 on mnist5k [cpu, fp32]'."""
+    return Identity.from_record(row.to_dict()).label(LABEL_DETAILS)
 
 
 def present(value: Any) -> bool:
@@ -204,26 +231,30 @@ def compare(baseline: Side, current: Side, settings: Settings | None = None) -> 
         if not (baseline.calibration_s and current.calibration_s):
             raise UserError("--normalize needs the calibration of both runs (env.json)")
         scale = baseline.calibration_s / current.calibration_s
-    base = baseline.rows.set_index(list(MATCH_KEYS), drop=False)
-    cur = current.rows.set_index(list(MATCH_KEYS), drop=False)
-    common = base.index.intersection(cur.index)
-    if common.empty:
+    base = {row["key"]: row for _, row in baseline.rows.iterrows()}
+    cur = {row["key"]: row for _, row in current.rows.iterrows()}
+    if not base.keys() & cur.keys():
         raise UserError(
             f"{baseline.source} and {current.source} have no job in common "
-            "(same architecture, config, data set, device, dtype, mode, batch size, input "
-            "shape and backend settings)"
+            f"(same {', '.join(key_names())})"
         )
     comparisons = []
-    for key in base.index.union(cur.index, sort=False):
-        if key not in cur.index:
-            comparisons.append(
-                Comparison(job_label(base.loc[key]), "row", None, None, None, "missing")
-            )
-        elif key not in base.index:
-            comparisons.append(Comparison(job_label(cur.loc[key]), "row", None, None, None, "new"))
+    for key in dict.fromkeys([*base, *cur]):
+        if key not in cur:
+            comparisons.append(row_only(base[key], Verdict.MISSING))
+        elif key not in base:
+            comparisons.append(row_only(cur[key], Verdict.NEW))
         else:
-            comparisons += compare_row(base.loc[key], cur.loc[key], settings, scale)
+            comparisons += compare_row(base[key], cur[key], settings, scale)
     return comparisons
+
+
+def key_names() -> list[str]:
+    return [name.replace("_", " ") for name in key_fields(without=POOLED)]
+
+
+def row_only(row: pd.Series, verdict: Verdict) -> Comparison:
+    return Comparison(job_label(row), "row", None, None, None, verdict)
 
 
 def compare_row(
@@ -234,7 +265,7 @@ def compare_row(
     for metric in EXACT:
         if present(base.get(metric)) and present(cur.get(metric)):
             b, c = float(base[metric]), float(cur[metric])
-            verdict = "ok" if b == c else "changed"
+            verdict = Verdict.OK if b == c else Verdict.CHANGED
             out.append(Comparison(label, metric, b, c, c / b if b else None, verdict))
     for metric in TIMES:
         if present(base.get(metric)) and present(cur.get(metric)):
@@ -264,7 +295,7 @@ def compare_timing(
         significant, note = p < SIGNIFICANCE, f"p={p:.2g}"
     else:
         significant, note = intervals_apart(base, cur, scale), "intervals (no samples)"
-    verdict = shift(ratio, threshold) if significant else "ok"
+    verdict = shift(ratio, threshold) if significant else Verdict.OK
     return Comparison(label, metric, b, c, ratio, verdict, note)
 
 
@@ -274,16 +305,16 @@ def compare_memory(
     b, c = float(base[metric]), float(cur[metric])
     ratio = c / b if b else None
     beyond_floor = ratio is not None and abs(c - b) > MEMORY_FLOOR_MB
-    verdict = shift(ratio, settings.threshold(metric)) if beyond_floor else "ok"
+    verdict = shift(ratio, settings.threshold(metric)) if beyond_floor else Verdict.OK
     return Comparison(label, metric, b, c, ratio, verdict)
 
 
-def shift(ratio: float, threshold: float) -> str:
+def shift(ratio: float, threshold: float) -> Verdict:
     """A cost's verdict from current / baseline: regressed past 1 + threshold, improved
     below its inverse, else ok."""
     if ratio > 1 + threshold:
-        return "regressed"
-    return "improved" if ratio < 1 / (1 + threshold) else "ok"
+        return Verdict.REGRESSED
+    return Verdict.IMPROVED if ratio < 1 / (1 + threshold) else Verdict.OK
 
 
 def compare_accuracy(
@@ -299,11 +330,11 @@ def compare_accuracy(
         )
         margin = max(margin, 2 * error)
         note += f", 2 x s.e. {200 * error:.2f} pts"
-    verdict = "ok"
+    verdict = Verdict.OK
     if c < b - margin:
-        verdict = "regressed"
+        verdict = Verdict.REGRESSED
     elif c > b + margin:
-        verdict = "improved"
+        verdict = Verdict.IMPROVED
     return Comparison(label, metric, b, c, c / b if b else None, verdict, note)
 
 
@@ -316,15 +347,20 @@ def exit_code(comparisons: Sequence[Comparison]) -> int:
 
 
 def as_table(comparisons: Sequence[Comparison], everything: bool = False) -> pd.DataFrame:
-    shown = [item for item in comparisons if everything or item.verdict != "ok"]
-    table = pd.DataFrame([asdict(item) for item in shown], columns=list(Comparison.__annotations__))
-    rank = {verdict: index for index, verdict in enumerate(VERDICT_ORDER)}
+    shown = [record(item) for item in comparisons if everything or item.verdict is not Verdict.OK]
+    table = pd.DataFrame(shown, columns=list(Comparison.__annotations__))
+    rank = {str(verdict): index for index, verdict in enumerate(Verdict)}
     return table.sort_values("verdict", key=lambda v: v.map(rank), kind="stable")
 
 
+def record(comparison: Comparison) -> dict[str, Any]:
+    """A comparison as written (its verdict as text)."""
+    return {**asdict(comparison), "verdict": str(comparison.verdict)}
+
+
 def summary_line(comparisons: Sequence[Comparison]) -> str:
-    counts = pd.Series([item.verdict for item in comparisons]).value_counts()
-    parts = [f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts]
+    counts = {verdict: sum(c.verdict is verdict for c in comparisons) for verdict in Verdict}
+    parts = [f"{count} {verdict}" for verdict, count in counts.items() if count]
     return f"{len(comparisons)} comparisons: " + ", ".join(parts)
 
 
@@ -335,7 +371,7 @@ def render(comparisons: Sequence[Comparison], fmt: str, everything: bool = False
             {
                 "summary": summary_line(comparisons),
                 "exit_code": exit_code(comparisons),
-                "comparisons": [asdict(item) for item in comparisons],
+                "comparisons": [record(item) for item in comparisons],
             },
             indent=2,
         )

@@ -1,14 +1,15 @@
 """The claims about network structure the suite exists to test, checked against a run.
 
-Each check looks for the rows its claim needs (same data set, device and
-dtype; accuracy averaged over seeds) and returns a Finding: the verdict
-(held, not held, or not measured in this run), the evidence numbers and the
-thresholds it applied. A verdict never comes without its numbers.
+Each check looks for the rows its claim needs (same data set, device, dtype,
+threads and backend settings; accuracy averaged over seeds) and returns a
+Finding: the verdict (held, not held, or not measured in this run), the
+evidence numbers and the thresholds it applied. A verdict never comes without
+its numbers. Which nets to compare comes from the registry's declared
+relations (a net's depth, its twin and what changed), never from their names.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +17,14 @@ from typing import Any
 import pandas as pd
 
 import architectures
+from architectures import Change, Family, RegistryError
+from architectures._enum import TextEnum
 from architectures.layers import SeparableConv3x3
 from benchmarks import results
 from benchmarks.measure.flops import module_table
+from benchmarks.schema import SETTINGS, Mode, Status, declared, key_fields
+from benchmarks.tasks.vqa import BY_KIND
 
-HELD, NOT_HELD, NOT_MEASURED = "held", "not held", "not measured"
 TIE_PTS = 0.5  # accuracy differences (points) below this are ties
 DENSE_TOLERANCE_PTS = 1.0  # "reaches residual accuracy": within this many points
 MATCHED_FLOPS = 0.25  # two nets have matched FLOPs when within this fraction
@@ -28,15 +32,23 @@ SEPARABLE_PREDICTION_TOLERANCE = 0.05  # measured/predicted MAC and parameter ra
 LATENCY_LAG = 1.5  # latency "drops by much less": latency ratio >= this x the FLOP ratio
 ATTENTION_MARGIN_PTS = 2.0  # cross-attention over late fusion, relational questions
 FLOOR_MARGIN_PTS = 5.0  # "clearly above the floor"
-UNGROUPED = ("resnet", "plain")
-DEPTH_NAME = re.compile(r"^(plain|resnet)(\d+)$")
-SEPARABLE_TWIN = re.compile(r"^(.+)_dw$")
+UNGROUPED = (Family.RESNET.value, Family.PLAIN.value)
+SETTING = key_fields(without=("arch", "config", "mode", "batch_size", "input_shape", "seed"))
+
+
+class Verdict(TextEnum):
+    HELD = "held"
+    NOT_HELD = "not held"
+    NOT_MEASURED = "not measured"
+
+
+HELD, NOT_HELD, NOT_MEASURED = Verdict.HELD, Verdict.NOT_HELD, Verdict.NOT_MEASURED
 
 
 @dataclass(frozen=True)
 class Finding:
     claim: str
-    verdict: str
+    verdict: Verdict
     evidence: str
     threshold: str
 
@@ -46,30 +58,33 @@ def pct(value: float) -> str:
 
 
 def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Training rows with an accuracy, one per job: mean over seeds as ``acc``; ``name``
-    is the architecture with its config when that is not the default."""
-    rows = table[(table["status"] == "ok") & (table["mode"] == "train") & table["test_acc"].notna()]
-    rows = rows.assign(
-        name=rows["arch"].where(rows["config"] == "{}", rows["arch"] + " " + rows["config"])
-    )
-    keys = ["name", "arch", "config", "dataset", "device", "dtype", *results.SETTING_DEFAULTS]
-    numeric = ["test_acc", "test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"]
-    first = rows.groupby(keys, sort=False)[["family", "params", "flops", "macs"]].first()
-    means = rows.groupby(keys, sort=False)[numeric].mean()
-    return first.join(means).rename(columns={"test_acc": "acc"}).reset_index()
+    """Training rows with an accuracy, one per job: the mean over seeds of its test
+    accuracy (``acc``) and of its task's metrics; ``name`` is the net's label."""
+    rows = results.trained_rows(table)
+    if rows.empty:
+        return rows.assign(acc=[], name=[])
+    numeric = ["test_acc", *(name for name in declared() if name in rows)]
+    jobs = rows.assign(_job=results.keys(rows, without=("seed",))).groupby("_job", sort=False)
+    means = jobs[numeric].mean()
+    first = jobs.first().drop(columns=numeric)
+    trained = first.join(means).reset_index(drop=True).rename(columns={"test_acc": "acc"})
+    return trained.assign(name=results.labels(trained, among=()))
 
 
-def by_depth(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows of plain and residual nets at their default config (plain20, resnet56...),
-    with their ``kind`` (plain or resnet) and ``depth``."""
-    rows = rows[(rows["config"] == "{}") & rows["arch"].str.match(DEPTH_NAME)]
-    name = rows["arch"].str.extract(DEPTH_NAME)
-    return rows.assign(kind=name[0], depth=name[1].astype(float))
+def relations(arch: str) -> architectures.Relations:
+    """The net's declared relations (none for a net this installation does not know)."""
+    try:
+        return architectures.spec(arch).relations
+    except RegistryError:
+        return architectures.Relations()
 
 
 def settings(rows: pd.DataFrame) -> list[pd.DataFrame]:
-    """The rows of each (data set, device, dtype): claims compare within one."""
-    return [part for _, part in rows.groupby(["dataset", "device", "dtype"], sort=False)]
+    """The rows of each setting (data set, device, dtype, threads, backend settings):
+    claims compare nets within one."""
+    if rows.empty:
+        return []
+    return [part for _, part in rows.groupby(list(SETTING), sort=False, dropna=False)]
 
 
 def family_pairs(
@@ -81,8 +96,10 @@ def family_pairs(
 
 
 def where(part: pd.DataFrame) -> str:
+    """'mnist5k, cpu, fp32' (and the backend settings that are on)."""
     row = part.iloc[0]
-    return f"{row['dataset']}, {row['device']}, {row['dtype']}"
+    on = [name for name in SETTINGS if bool(row[name])]
+    return ", ".join([str(row["dataset"]), str(row["device"]), str(row["dtype"]), *on])
 
 
 def residual_beats_plain(table: pd.DataFrame) -> Finding:
@@ -91,17 +108,17 @@ def residual_beats_plain(table: pd.DataFrame) -> Finding:
         f"the deepest plain net below the shallowest by more than {TIE_PTS} points, and the "
         f"residual net of that depth above it by more than {TIE_PTS} points"
     )
-    for part in settings(by_depth(trained_rows(table))):
-        plain = part[part["kind"] == "plain"].set_index("depth")["acc"]
-        residual = part[part["kind"] == "resnet"].set_index("depth")["acc"]
+    for part in settings(results.depth_series(trained_rows(table))):
+        plain = part[part["kind"] == Family.PLAIN.value].set_index("depth")
+        residual = part[part["kind"] == Family.RESNET.value].set_index("depth")
         if len(plain) < 2 or plain.index.max() not in residual.index:
             continue
-        shallow, deep = plain.index.min(), plain.index.max()
-        degrades = plain[shallow] - plain[deep] > TIE_PTS / 100
-        rescues = residual[deep] - plain[deep] > TIE_PTS / 100
-        evidence = (
-            f"{where(part)}: plain{shallow:.0f} {pct(plain[shallow])}, plain{deep:.0f} "
-            f"{pct(plain[deep])}, resnet{deep:.0f} {pct(residual[deep])}"
+        shallow, deep = plain.loc[plain.index.min()], plain.loc[plain.index.max()]
+        rescue = residual.loc[plain.index.max()]
+        degrades = shallow["acc"] - deep["acc"] > TIE_PTS / 100
+        rescues = rescue["acc"] - deep["acc"] > TIE_PTS / 100
+        evidence = f"{where(part)}: " + ", ".join(
+            f"{row['name']} {pct(row['acc'])}" for row in (shallow, deep, rescue)
         )
         return Finding(claim, HELD if degrades and rescues else NOT_HELD, evidence, threshold)
     return Finding(
@@ -115,7 +132,7 @@ def dense_matches_residual(table: pd.DataFrame) -> Finding:
         f"a DenseNet within {DENSE_TOLERANCE_PTS} point of a ResNet that has more parameters"
     )
     for part in settings(trained_rows(table)):
-        pairs = family_pairs(part, ("densenet",), ("resnet",), ("_d", "_r"))
+        pairs = family_pairs(part, (Family.DENSENET.value,), (Family.RESNET.value,), ("_d", "_r"))
         pairs = pairs[pairs["params_d"] < pairs["params_r"]]
         if pairs.empty:
             continue
@@ -137,7 +154,7 @@ def grouped_at_matched_flops(table: pd.DataFrame) -> Finding:
         f"{TIE_PTS} points below"
     )
     for part in settings(trained_rows(table)):
-        pairs = family_pairs(part, ("grouped",), UNGROUPED, ("_g", "_d"))
+        pairs = family_pairs(part, (Family.GROUPED.value,), UNGROUPED, ("_g", "_d"))
         pairs = pairs.assign(flop_ratio=pairs["flops_g"] / pairs["flops_d"])
         pairs = pairs[(pairs["flop_ratio"] - 1).abs() <= MATCHED_FLOPS]
         if pairs.empty:
@@ -159,7 +176,7 @@ def grouped_at_matched_flops(table: pd.DataFrame) -> Finding:
 
 def nearest_flops_pair(table: pd.DataFrame) -> str:
     """' (closest: A at 0.25x the FLOPs of B)', or '' when there is no pair at all."""
-    pairs = family_pairs(trained_rows(table), ("grouped",), UNGROUPED, ("_g", "_d"))
+    pairs = family_pairs(trained_rows(table), (Family.GROUPED.value,), UNGROUPED, ("_g", "_d"))
     if pairs.empty:
         return ""
     pairs = pairs.assign(ratio=pairs["flops_g"] / pairs["flops_d"])
@@ -200,15 +217,17 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
         f"prediction (1/C_out + 1/9 per replaced 3x3 layer); batch-1 latency ratio at least "
         f"{LATENCY_LAG}x the MAC ratio"
     )
-    ok = table[(table["status"] == "ok") & (table["config"] == "{}")]
-    latency = ok[(ok["mode"] == "infer") & (ok["batch_size"] == 1)]
-    same_setting = ["dataset", "device", "dtype", *results.SETTING_DEFAULTS]
+    ok = table[(table["status"] == Status.OK) & (table["config"] == "{}")]
+    latency = ok[(ok["mode"] == Mode.INFER) & (ok["batch_size"] == 1)]
     trained = trained_rows(table)
-    for row in latency.itertuples():
-        match = SEPARABLE_TWIN.match(row.arch)
-        alike = (latency[same_setting] == [getattr(row, c) for c in same_setting]).all(axis=1)
-        base = latency[(latency["arch"] == (match and match[1])) & alike]
-        if not match or base.empty:
+    conditions = results.keys(latency, without=("arch",))
+    for index, row in enumerate(latency.itertuples()):
+        twin = relations(row.arch)
+        if twin.change is not Change.SEPARABLE:
+            continue
+        alike = [key == conditions[index] for key in conditions]
+        base = latency[pd.Series(alike, index=latency.index) & (latency["arch"] == twin.twin)]
+        if base.empty:
             continue
         base = base.iloc[0]
         mac_ratio, param_ratio = row.macs / base["macs"], row.params / base["params"]
@@ -232,7 +251,9 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
             f"batch-1 latency x{latency_ratio:.2f}{cost}"
         )
         return Finding(claim, HELD if as_predicted and lags else NOT_HELD, evidence, threshold)
-    return Finding(claim, NOT_MEASURED, "needs a NAME_dw twin and NAME timed at batch 1", threshold)
+    return Finding(
+        claim, NOT_MEASURED, "needs a separable net and its twin timed at batch 1", threshold
+    )
 
 
 def accuracy_cost(trained: pd.DataFrame, twin: str, base: str, latency_row: Any) -> str:
@@ -240,10 +261,12 @@ def accuracy_cost(trained: pd.DataFrame, twin: str, base: str, latency_row: Any)
     latency row's device in its dtype; its own data set first, then any (latency is often
     timed on synthetic inputs); '' when none has both."""
     alike = trained[
-        (trained["device"] == latency_row.device) & (trained["dtype"] == latency_row.dtype)
+        (trained["device"] == latency_row.device)
+        & (trained["dtype"] == latency_row.dtype)
+        & (trained["config"] == "{}")
     ]
     for dataset in dict.fromkeys([latency_row.dataset, *alike["dataset"]]):
-        acc = alike[alike["dataset"] == dataset].groupby("name")["acc"].mean()
+        acc = alike[alike["dataset"] == dataset].groupby("arch")["acc"].mean()
         if twin in acc and base in acc:
             on = "" if dataset == latency_row.dataset else f", on {dataset}"
             points = 100 * (acc[twin] - acc[base])
@@ -257,30 +280,38 @@ def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
         "above the answer-prior floors"
     )
     threshold = (
-        f"fusion_xattn above fusion_concat by more than {ATTENTION_MARGIN_PTS} points on "
-        f"relational questions, and above both floors by more than {FLOOR_MARGIN_PTS} points"
+        f"the attention net above its late-fusion twin by more than {ATTENTION_MARGIN_PTS} "
+        f"points on relational questions, and above every floor by more than "
+        f"{FLOOR_MARGIN_PTS} points"
     )
+    relational = BY_KIND[0]
     for part in settings(trained_rows(table)):
         nets = part[part["config"] == "{}"].set_index("arch")
-        if not {"fusion_xattn", "fusion_concat"} <= set(nets.index):
+        pairs = [
+            (arch, twin.twin)
+            for arch, twin in ((arch, relations(arch)) for arch in nets.index)
+            if twin.change is Change.ATTENTION and twin.twin in nets.index
+        ]
+        if not pairs:
             continue
-        attention, late = nets.loc["fusion_xattn"], nets.loc["fusion_concat"]
-        beats = attention["test_acc_rel"] - late["test_acc_rel"] > ATTENTION_MARGIN_PTS / 100
+        (attention_net, late_net), *_ = pairs
+        attention, late = nets.loc[attention_net], nets.loc[late_net]
+        gap = attention[relational.column] - late[relational.column]
         above = all(
-            attention[f"test_acc_{kind}"] - attention[f"floor_{kind}"] > FLOOR_MARGIN_PTS / 100
-            for kind in ("rel", "nonrel")
+            attention[metric.column] - attention[metric.floor] > FLOOR_MARGIN_PTS / 100
+            for metric in BY_KIND
         )
-        evidence = (
-            f"{where(part)}: relational {pct(attention['test_acc_rel'])} (xattn) vs "
-            f"{pct(late['test_acc_rel'])} (concat), floor {pct(attention['floor_rel'])}; "
-            f"non-relational {pct(attention['test_acc_nonrel'])} vs "
-            f"{pct(late['test_acc_nonrel'])}, floor {pct(attention['floor_nonrel'])}"
+        evidence = f"{where(part)}: " + "; ".join(
+            f"{metric.name} {pct(attention[metric.column])} ({attention_net}) vs "
+            f"{pct(late[metric.column])} ({late_net}), floor {pct(attention[metric.floor])}"
+            for metric in BY_KIND
         )
-        return Finding(claim, HELD if beats and above else NOT_HELD, evidence, threshold)
+        held = gap > ATTENTION_MARGIN_PTS / 100 and above
+        return Finding(claim, HELD if held else NOT_HELD, evidence, threshold)
     return Finding(
         claim,
         NOT_MEASURED,
-        "needs fusion_xattn and fusion_concat trained on one data set",
+        "needs an attention net and its late-fusion twin trained on one data set",
         threshold,
     )
 

@@ -23,12 +23,13 @@ import architectures
 from benchmarks import script
 from benchmarks.data import ImageDataset
 from benchmarks.measure.device import synchronize
-from benchmarks.train import TrainConfig, train
+from benchmarks.tasks.classification import train
+from benchmarks.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
 
-def synthetic_cifar(train_size: int, device: torch.device) -> ImageDataset:
+def synthetic_cifar(train_size: int) -> ImageDataset:
     """Random CIFAR-shaped images (3x32x32, 10 classes); speed does not depend on content."""
     generator = torch.Generator().manual_seed(0)
 
@@ -89,7 +90,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     device = script.start(args)
-    dataset = synthetic_cifar(args.train_size, device)
+    dataset = synthetic_cifar(args.train_size)
     model = architectures.create(args.arch).to(device)
     bare_loop(model, dataset, args.batch_size, device)  # warm-up: kernels, allocator
     rounds = []

@@ -3,15 +3,17 @@
 Each figure is drawn only when the run has the data for it; the others are
 reported as skipped, with the reason. Every family keeps one colour across
 all figures (``FAMILY_COLOURS``); several members of one family get shades of
-it. Captions state the device, dtype, data set and training budget.
+it. Captions state the device, dtype, data set and training budget. A task
+that reports metrics beside test accuracy (benchmarks/tasks/) gets a figure of
+them, named by the task, and a panel of them in the training curves.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,113 +21,61 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from benchmarks import results
-from benchmarks.catalog import FAMILY_ORDER, family_rank
-from benchmarks.findings import by_depth
-from benchmarks.train_vqa import GROUPS, group_name
+from architectures import Family
+from benchmarks import tasks
+from benchmarks.errors import UserError
+from benchmarks.results import (
+    Run,
+    calibration_peaks,
+    depth_series,
+    keys,
+    labelled,
+    trained_rows,
+)
+from benchmarks.tasks import Metric, Task
 
 log = logging.getLogger(__name__)
 CALIBRATION_LINES = ((":", "dotted"), ("-.", "dash-dotted"), ("--", "dashed"), ("-", "solid"))
+METRIC_LINES = (("-", "solid"), ("--", "dashed"), ("-.", "dash-dotted"))
 WIDE_RANGE = 30  # bar panels whose largest value passes the smallest this many times: log x
-VARIANT_COLUMNS = ("dtype", *results.SETTING_DEFAULTS)
 FIGURES_DIR = "figures"
 FORMATS = ("png", "svg")
-FAMILY_COLOURS = dict(
-    zip(FAMILY_ORDER, sns.color_palette("colorblind", len(FAMILY_ORDER)), strict=True)
-)
-OTHER_COLOUR = (0.5, 0.5, 0.5)
+ZOO = [family for family in Family if family is not Family.OTHER]
+FAMILY_COLOURS = {
+    **dict(zip(ZOO, sns.color_palette("colorblind", len(ZOO)), strict=True)),
+    Family.OTHER: (0.5, 0.5, 0.5),
+}
+Colour = tuple[float, ...]
+
+
+def family_colour(family: object) -> Colour:
+    """The fixed colour of a family (grey outside the zoo)."""
+    return tuple(FAMILY_COLOURS[Family.parse(family)])
 
 
 class Skip(Exception):
     """A figure the run has no data for; the message says what is missing."""
 
 
-@dataclass
-class Run:
-    """What the figures and the report are drawn from."""
-
-    path: Path
-    table: pd.DataFrame  # every row of results.csv
-    curves: pd.DataFrame  # one row per epoch of every training job
-    env: dict
-
-    @property
-    def ok(self) -> pd.DataFrame:
-        return self.table[self.table["status"] == "ok"]
-
-    def trained(self) -> pd.DataFrame:
-        """Training rows with an accuracy, one per job across seeds (mean and std)."""
-        rows = self.ok[(self.ok["mode"] == "train") & self.ok["test_acc"].notna()]
-        return results.summarize(rows) if len(rows) else rows
-
-    def inference(self) -> pd.DataFrame:
-        return self.ok[(self.ok["mode"] == "infer") & self.ok["time_median_ms"].notna()]
-
-
-def load_run(path: str | Path) -> Run:
-    """A run directory's results, curves and environment (UserError when it has none)."""
-    path = Path(path)
-    table = results.load(path)
-    curves_file = path / results.CURVES_FILE
-    curves = (
-        pd.read_json(curves_file, lines=True)
-        if curves_file.exists() and curves_file.stat().st_size
-        else pd.DataFrame()
-    )
-    return Run(path, table, curves, results.read_env(path / results.ENV_FILE))
-
-
-def arch_label(row: pd.Series) -> str:
-    """The architecture's name, with its config when it is not the default:
-    'densenet40_k12 (depth=22)'."""
-    if row["config"] in ("{}", None) or pd.isna(row["config"]):
-        return row["arch"]
-    config = ", ".join(f"{key}={value}" for key, value in json.loads(row["config"]).items())
-    return f"{row['arch']} ({config})"
-
-
-def variant_label(row: pd.Series, varying: list[str]) -> str:
-    """' [bf16, compile]': the row's dtype and settings among those that vary."""
-    parts = [
-        str(row[c]) if c == "dtype" else c
-        for c in varying
-        if c == "dtype" or (not pd.isna(row[c]) and bool(row[c]))
-    ]
-    return f" [{', '.join(parts)}]" if parts else ""
-
-
-def row_labels(table: pd.DataFrame) -> list[str]:
-    """Each row's architecture label; where the rows differ in dtype or backend settings,
-    the labels name them: 'resnet20 [bf16]'."""
-    varying = [c for c in VARIANT_COLUMNS if c in table and table[c].nunique() > 1]
-    return [arch_label(row) + variant_label(row, varying) for _, row in table.iterrows()]
-
-
-def labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``label`` column (see row_labels), sorted by family order, then label."""
-    table = table.assign(label=row_labels(table))
-    order = table["family"].map(family_rank)
-    return table.assign(_rank=order).sort_values(["_rank", "label"]).drop(columns="_rank")
-
-
-def arch_colours(table: pd.DataFrame) -> dict[str, tuple]:
+def arch_colours(table: pd.DataFrame) -> dict[str, Colour]:
     """label -> colour: its family's colour, in shades when a family has several members."""
-    colours = {}
+    colours: dict[str, Colour] = {}
     for family, members in labelled(table).groupby("family", sort=False):
-        base = FAMILY_COLOURS.get(family, OTHER_COLOUR)
-        labels = list(dict.fromkeys(members["label"]))
-        shades = [base] if len(labels) == 1 else shade_range(base, len(labels))
-        colours.update(zip(labels, shades, strict=True))
+        base = family_colour(family)
+        names = list(dict.fromkeys(members["label"]))
+        shades = [base] if len(names) == 1 else shade_range(base, len(names))
+        colours.update(zip(names, shades, strict=True))
     return colours
 
 
-def shade_range(base: tuple, count: int) -> list[tuple]:
+def shade_range(base: Colour, count: int) -> list[Colour]:
     """``count`` shades of ``base``, from darker to lighter."""
-    base = np.asarray(base)
+    rgb = np.asarray(base)
     mix = np.linspace(-0.45, 0.45, count)
-    return [tuple(base * (1 + m) if m < 0 else base + (1 - base) * m) for m in mix]
+    return [tuple(rgb * (1 + m) if m < 0 else rgb + (1 - rgb) * m) for m in mix]
 
 
 def caption(run: Run, rows: pd.DataFrame, budget: bool = False) -> str:
@@ -163,10 +113,7 @@ def axes_grid(figure: Figure) -> np.ndarray:
 
 
 def family_legend(figure: Figure, families: list[str]) -> None:
-    handles = [
-        matplotlib.patches.Patch(color=FAMILY_COLOURS.get(f, OTHER_COLOUR), label=f)
-        for f in families
-    ]
+    handles = [matplotlib.patches.Patch(color=family_colour(f), label=str(f)) for f in families]
     figure.legend(handles=handles, loc="outside right center", title="family", frameon=False)
 
 
@@ -236,13 +183,19 @@ def require(rows: pd.DataFrame, what: str) -> pd.DataFrame:
     return rows
 
 
+LATENCY_MATCH = ("dataset", "mode", "batch_size", "seed", "cuda_graphs")  # latency needs none
+
+
 def with_efficiency(run: Run, trained: pd.DataFrame) -> pd.DataFrame:
-    """Training rows with their job's batch-1 latency (from the matching inference row)."""
-    keys = ["arch", "config", "device", "dtype", "input_shape"]  # latency needs no data set
+    """Training rows with their net's batch-1 latency (from the matching inference row:
+    same net and conditions, whatever data set it was timed on)."""
     inference = run.inference()
-    batch1 = inference[inference["batch_size"] == 1][[*keys, "time_median_ms"]]
-    batch1 = batch1.drop_duplicates(keys).rename(columns={"time_median_ms": "latency_b1_ms"})
-    return trained.drop(columns=["time_median_ms"]).merge(batch1, on=keys, how="left")
+    batch1 = inference[inference["batch_size"] == 1]
+    latency = pd.DataFrame(
+        {"_net": keys(batch1, without=LATENCY_MATCH), "latency_b1_ms": batch1["time_median_ms"]}
+    ).drop_duplicates("_net")
+    trained = trained.assign(_net=keys(trained, without=LATENCY_MATCH))
+    return trained.merge(latency, on="_net", how="left").drop(columns="_net")
 
 
 def accuracy_scatter(run: Run, panels: list[tuple[str, str]], title: str) -> Figure:
@@ -260,7 +213,7 @@ def accuracy_scatter(run: Run, panels: list[tuple[str, str]], title: str) -> Fig
                 ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)
                 continue
             accuracy = 100 * points["test_acc_mean"]
-            colours = [FAMILY_COLOURS.get(f, OTHER_COLOUR) for f in points["family"]]
+            colours = [family_colour(f) for f in points["family"]]
             ax.errorbar(
                 points[column], accuracy, yerr=100 * points["test_acc_std"].fillna(0),
                 fmt="none", ecolor="0.6", elinewidth=1,
@@ -316,7 +269,7 @@ def per_batch_bars(
         part = part.groupby("label")[columns].median()  # across seeds
         part = part.join(rows.groupby("label")["family"].first()).reindex(labels)
         positions = np.arange(len(labels))
-        colours = [FAMILY_COLOURS.get(f, OTHER_COLOUR) for f in part["family"]]
+        colours = [family_colour(f) for f in part["family"]]
         ax.barh(positions, part[value], color=colours)
         if whisker:
             ax.hlines(positions, part[value], part[whisker], color="0.2", linewidth=1)
@@ -380,27 +333,15 @@ def achieved_flops(run: Run) -> Figure:
     return figure
 
 
-def calibration_peaks(env: dict, dtypes: set[str]) -> dict[str, float]:
-    """The calibration matmul's GFLOP/s in each of ``dtypes`` the run calibrated."""
-    calibrations = env.get("calibrations") or {}
-    if not calibrations and env.get("calibration"):  # runs from before per-dtype calibration
-        calibrations = {env["calibration"]["dtype"]: env["calibration"]}
-    return {
-        dtype: calibrations[dtype]["matmul_gflops_per_s"]
-        for dtype in sorted(dtypes)
-        if dtype in calibrations
-    }
-
-
 def depth_degradation(run: Run) -> Figure:
     """Figure 6: test error against depth, plain vs residual (mean and seed spread)."""
-    rows = by_depth(run.ok[(run.ok["mode"] == "train") & run.ok["test_acc"].notna()])
+    rows = depth_series(trained_rows(run.table))
     rows = rows.assign(error=100 * (1 - rows["test_acc"]))
     if rows.empty or rows.groupby("kind")["depth"].nunique().max() < 2:
         raise Skip("no plain or residual net at two depths")
     datasets = list(dict.fromkeys(rows["dataset"]))
     figure = new_figure(1, len(datasets), width=5, height=4)
-    palette = {kind: FAMILY_COLOURS[kind] for kind in ("plain", "resnet")}
+    palette = {kind: family_colour(kind) for kind in rows["kind"].unique()}
     for ax, dataset in zip(figure.axes, datasets, strict=True):
         sns.lineplot(
             rows[rows["dataset"] == dataset], x="depth", y="error", hue="kind", palette=palette,
@@ -417,17 +358,26 @@ def depth_degradation(run: Run) -> Figure:
     return figure
 
 
+def task_of(dataset: str) -> Task | None:
+    """The task that provides ``dataset``, None for one this installation does not know."""
+    try:
+        return tasks.for_dataset(dataset)
+    except UserError:
+        return None
+
+
 def training_curves(run: Run) -> Figure:
     """Figure 7: test accuracy and train loss per epoch, one row of panels per suite
-    and data set; for question answering a third panel splits the accuracy into
-    relational (solid) and non-relational (dashed) beside the floors (dotted)."""
+    and data set; where the data set's task reports metrics beside test accuracy (the
+    relational and non-relational accuracy of question answering), a third panel draws
+    them beside their floors (dotted)."""
     curves = run.curves
     if curves.empty or "epoch" not in curves:
         raise Skip("no training curves (curves.jsonl) in this run")
     curves = labelled(curves[curves["seed"] == curves["seed"].min()])
     groups = list(dict.fromkeys(zip(curves["suite"], curves["dataset"], strict=True)))
-    by_kind = "test_acc_rel" in curves and curves["test_acc_rel"].notna().any()
-    figure = new_figure(len(groups), 3 if by_kind else 2, width=5, height=3.4)
+    metrics = {dataset: metrics_in(curves, task_of(dataset)) for _, dataset in groups}
+    figure = new_figure(len(groups), 3 if any(metrics.values()) else 2, width=5, height=3.4)
     colours = arch_colours(curves)
     for row_axes, (suite, dataset) in zip(axes_grid(figure), groups, strict=True):
         part = curves[(curves["suite"] == suite) & (curves["dataset"] == dataset)]
@@ -442,52 +392,58 @@ def training_curves(run: Run) -> Figure:
             ax.set(xlabel="epoch", ylabel=f"{name}{' (%)' if column == 'test_acc' else ''}")
             ax.set_title(f"{suite}: {dataset}", fontsize=9)
         row_axes[1].legend(loc="upper right", fontsize=7, frameon=False)
-        if by_kind:
-            kind_curves(row_axes[2], part, colours)
+        if len(row_axes) > 2:
+            metric_curves(row_axes[2], part, metrics[dataset], colours)
         for ax in row_axes:
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     figure.suptitle(f"Training curves (first seed)\n{caption(run, curves)}", fontsize=10)
     return figure
 
 
-def kind_curves(ax, part: pd.DataFrame, colours: dict) -> None:
-    """Relational (solid) and non-relational (dashed) test accuracy per epoch, with the
-    floors dotted; hidden for rows without question answering."""
-    part = part[part["test_acc_rel"].notna()]
-    if part.empty:
+def metrics_in(table: pd.DataFrame, task: Task | None) -> tuple[Metric, ...]:
+    """The task's metrics that ``table`` has values of (none without a task)."""
+    if task is None:
+        return ()
+    return tuple(m for m in task.metrics if m.column in table and table[m.column].notna().any())
+
+
+def metric_curves(
+    ax: Axes, part: pd.DataFrame, metrics: Sequence[Metric], colours: dict[str, Colour]
+) -> None:
+    """Each of a task's metrics per epoch, one line style per metric, their floors
+    dotted; the panel is hidden for a data set whose task has none."""
+    if not metrics:
         ax.set_visible(False)
         return
     for label, net in part.groupby("label", sort=False):
-        ax.plot(net["epoch"], 100 * net["test_acc_rel"], color=colours[label], marker="o", ms=3)
-        ax.plot(net["epoch"], 100 * net["test_acc_nonrel"], color=colours[label], ls="--")
-    for kind, name in (("rel", "relational"), ("nonrel", "non-relational")):
-        floor = 100 * part[f"floor_{kind}"].iloc[0]
+        for metric, (style, _) in zip(metrics, METRIC_LINES, strict=False):
+            ax.plot(net["epoch"], 100 * net[metric.column], color=colours[label], ls=style,
+                    marker="o" if style == "-" else None, ms=3)  # fmt: skip
+    for metric in metrics:
+        floor = 100 * part[metric.floor].iloc[0]
         ax.axhline(floor, color="0.2", linestyle=":", linewidth=1)
-        ax.annotate(f"{name} floor", (0.01, floor), xycoords=("axes fraction", "data"),
+        ax.annotate(f"{metric.name} floor", (0.01, floor), xycoords=("axes fraction", "data"),
                     xytext=(0, 2), textcoords="offset points", fontsize=7)  # fmt: skip
     ax.set(xlabel="epoch", ylabel="test accuracy (%)")
-    ax.set_title("relational (solid), non-relational (dashed)", fontsize=9)
+    styles = zip(metrics, METRIC_LINES, strict=False)
+    ax.set_title(", ".join(f"{m.name} ({name})" for m, (_, name) in styles), fontsize=9)
 
 
-def question_kinds(run: Run) -> Figure:
-    """Figure 8: relational vs non-relational accuracy (and per subtype) of each fusion
-    net, with the data set's no-fusion floors as dashed reference lines."""
+def task_metrics(run: Run, task: Task) -> Figure:
+    """Figure 8 (one per task that has metrics, e.g. question_kinds): each net's metrics
+    (bars, relational and non-relational accuracy) with their floors as dashed lines,
+    and the finer breakdown of the last epoch (per question subtype)."""
     trained = run.trained()
-    rows = labelled(
-        require(
-            trained[trained["test_acc_rel"].notna()] if len(trained) else trained,
-            "question-answering accuracy",
-        )
-    )
-    last = last_epochs(run.curves, rows)
+    of_task = trained[[task_of(dataset) is task for dataset in trained["dataset"]]]
+    metrics = metrics_in(of_task, task)
+    measured = of_task.dropna(subset=[m.column for m in metrics]) if metrics else of_task[:0]
+    rows = labelled(require(measured, f"{task.name} metrics"))
+    last = last_epochs(run.curves, rows, task.breakdown)
     figure = new_figure(1, 2 if last is not None else 1, width=5.5, height=4)
     colours = arch_colours(rows)
-    bars_with_floors(
-        figure.axes[0], rows, [("rel", "relational"), ("nonrel", "non-relational")], colours
-    )
+    bars_with_floors(figure.axes[0], rows, metrics, colours)
     if last is not None:
-        subtypes = [(group_name(k, s), group_name(k, s)) for k, s in GROUPS]
-        bars_with_floors(figure.axes[1], last, subtypes, colours, prefix="acc_")
+        bars_with_floors(figure.axes[1], last, task.breakdown, colours)
     figure.legend(
         *figure.axes[0].get_legend_handles_labels(),
         loc="outside right center",
@@ -495,52 +451,51 @@ def question_kinds(run: Run) -> Figure:
         fontsize=8,
     )
     figure.suptitle(
-        f"Question answering by kind; dashed: no-fusion floor\n{caption(run, rows, budget=True)}",
+        f"{task.name.capitalize()}: each metric per net; dashed: its no-skill floor\n"
+        f"{caption(run, rows, budget=True)}",
         fontsize=10,
     )
     return figure
 
 
-def last_epochs(curves: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame | None:
-    """The last curve record of each job in ``rows`` (first seed), or None without subtypes."""
-    if curves.empty or "acc_closest" not in curves:
+def last_epochs(
+    curves: pd.DataFrame, rows: pd.DataFrame, breakdown: Sequence[Metric]
+) -> pd.DataFrame | None:
+    """The last curve record of each job in ``rows`` (first seed), or None when the
+    curves lack the breakdown."""
+    if curves.empty or not breakdown or breakdown[0].column not in curves:
         return None
-    keys = [key for key in ("arch", "config", "dataset", "seed") if key in curves]
-    ends = labelled(curves.sort_values("epoch").groupby(keys, sort=False).tail(1))
-    ends = ends[ends["label"].isin(rows["label"]) & (ends["seed"] == ends["seed"].min())]
-    return ends if len(ends) else None
+    ends = curves.assign(_job=keys(curves)).sort_values("epoch").groupby("_job", sort=False)
+    last = labelled(ends.tail(1).drop(columns="_job"))
+    last = last[last["label"].isin(rows["label"]) & (last["seed"] == last["seed"].min())]
+    return last if len(last) else None
 
 
 def bars_with_floors(
-    ax, rows: pd.DataFrame, groups: list[tuple[str, str]], colours: dict, prefix: str = "test_acc_"
+    ax: Axes, rows: pd.DataFrame, metrics: Sequence[Metric], colours: dict[str, Colour]
 ) -> None:
-    """Grouped bars of ``prefix + group`` per net, and each group's floor as a dashed line."""
-    labels = list(dict.fromkeys(rows["label"]))
-    width = 0.8 / len(labels)
-    for position, (group, _) in enumerate(groups):
-        for index, label in enumerate(labels):
-            value = rows.loc[rows["label"] == label, f"{prefix}{group}"].iloc[0]
+    """Grouped bars of each metric per net, and each metric's floor as a dashed line."""
+    names = list(dict.fromkeys(rows["label"]))
+    width = 0.8 / len(names)
+    for position, metric in enumerate(metrics):
+        for index, name in enumerate(names):
+            value = rows.loc[rows["label"] == name, metric.column].iloc[0]
             x = position - 0.4 + width * (index + 0.5)
             ax.bar(
-                x, 100 * value, width, color=colours[label], label=label if position == 0 else None
+                x, 100 * value, width, color=colours[name], label=name if position == 0 else None
             )
-        floor = rows[f"floor_{group}"].dropna()
+        floor = rows[metric.floor].dropna()
         if len(floor):
-            ax.hlines(
-                100 * floor.iloc[0],
-                position - 0.45,
-                position + 0.45,
-                colors="0.15",
-                linestyles="--",
-            )
-    ax.set_xticks(
-        range(len(groups)), [name for _, name in groups], rotation=20 if len(groups) > 3 else 0
-    )
+            ax.hlines(100 * floor.iloc[0], position - 0.45, position + 0.45, colors="0.15",
+                      linestyles="--")  # fmt: skip
+    rotation = 20 if len(metrics) > 3 else 0
+    ax.set_xticks(range(len(metrics)), [metric.name for metric in metrics], rotation=rotation)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
 
 
-FIGURE_LIST: tuple[tuple[str, Callable[[Run], Figure]], ...] = (
+Drawing = Callable[[Run], Figure]
+FIGURE_LIST: tuple[tuple[str, Drawing], ...] = (
     ("accuracy_vs_flops", accuracy_vs_flops),
     ("accuracy_vs_cost", accuracy_vs_cost),
     ("latency", latency_bars),
@@ -548,8 +503,17 @@ FIGURE_LIST: tuple[tuple[str, Callable[[Run], Figure]], ...] = (
     ("achieved_flops", achieved_flops),
     ("depth", depth_degradation),
     ("training_curves", training_curves),
-    ("question_kinds", question_kinds),
 )
+
+
+def figure_list() -> list[tuple[str, Drawing]]:
+    """Every figure by name: the shared ones, then one per task that reports metrics."""
+    of_tasks = [
+        (task.figure, functools.partial(task_metrics, task=task))
+        for task in tasks.all_tasks()
+        if task.figure
+    ]
+    return [*FIGURE_LIST, *of_tasks]
 
 
 @dataclass
@@ -566,7 +530,7 @@ def draw(run: Run) -> Drawn:
     out.mkdir(exist_ok=True)
     drawn = Drawn()
     with sns.axes_style("whitegrid"), matplotlib.rc_context({"svg.hashsalt": "archbench"}):
-        for name, make in FIGURE_LIST:
+        for name, make in figure_list():
             try:
                 figure = make(run)
             except Skip as reason:

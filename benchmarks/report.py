@@ -14,10 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import results
+from benchmarks import tasks
 from benchmarks.findings import check_all
 from benchmarks.measure.device import DTYPES
-from benchmarks.plots import Drawn, Run, calibration_peaks, labelled
+from benchmarks.plots import Drawn
+from benchmarks.results import (
+    Run,
+    accuracy_text,
+    calibration_peaks,
+    labelled,
+    summarize,
+    write_atomic,
+)
+from benchmarks.schema import Mode, Status
 
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 
@@ -65,12 +74,6 @@ def environment_table(env: dict) -> pd.DataFrame:
     return pd.DataFrame({"": list(items), "value": [str(v) for v in items.values()]})
 
 
-def accuracy_text(mean: float, std: float) -> str:
-    if pd.isna(mean):
-        return ""
-    return f"{100 * mean:.2f}" + ("" if pd.isna(std) else f" ± {100 * std:.2f}")
-
-
 def inference_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -90,7 +93,7 @@ def inference_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_table(rows: pd.DataFrame) -> pd.DataFrame:
-    summary = labelled(results.summarize(rows))
+    summary = labelled(summarize(rows))
     table = pd.DataFrame(
         {
             "arch": summary["label"],
@@ -111,25 +114,25 @@ def training_table(rows: pd.DataFrame) -> pd.DataFrame:
     if summary["target_acc"].notna().any():
         table["target (%)"] = 100 * summary["target_acc"]
         table["time to target (s)"] = summary["time_to_target_s"].round(1)
-    if summary["test_acc_rel"].notna().any():
-        for kind, name in (("rel", "relational"), ("nonrel", "non-relational")):
-            table[f"{name} (%)"] = (100 * summary[f"test_acc_{kind}"]).round(1)
-            table[f"{name} floor (%)"] = (100 * summary[f"floor_{kind}"]).round(1)
+    for task in tasks.all_tasks():
+        for metric in task.metrics:
+            if metric.column in summary and summary[metric.column].notna().any():
+                table[f"{metric.name} (%)"] = (100 * summary[metric.column]).round(1)
+                table[f"{metric.name} floor (%)"] = (100 * summary[metric.floor]).round(1)
     return table
 
 
 def suite_tables(run: Run) -> list[Block]:
     blocks: list[Block] = []
-    ok = labelled(run.table[run.table["status"] == "ok"])
-    for suite, part in ok.groupby("suite", sort=False):
+    for suite, part in labelled(run.ok).groupby("suite", sort=False):
         blocks.append(Heading(f"Suite {suite}", 3))
-        inference = part[part["mode"] == "infer"].sort_values(["batch_size"], kind="stable")
+        inference = part[part["mode"] == Mode.INFER].sort_values(["batch_size"], kind="stable")
         if len(inference):
             blocks += [
                 Text("Inference (forward pass, synthetic inputs):"),
                 Table(inference_table(inference)),
             ]
-        training = part[part["mode"] == "train"]
+        training = part[part["mode"] == Mode.TRAIN]
         if len(training):
             blocks += [
                 Text(
@@ -172,7 +175,7 @@ def build(run: Run, drawn: Drawn) -> list[Block]:
     if drawn.skipped:
         skipped = "; ".join(f"{name} ({why})" for name, why in drawn.skipped.items())
         blocks.append(Text(f"Not drawn, for lack of data: {skipped}."))
-    failed = labelled(run.table[run.table["status"] != "ok"])
+    failed = labelled(run.table[run.table["status"] != Status.OK])
     blocks.append(Heading("Failures"))
     if failed.empty:
         blocks.append(Text("None: every job finished."))
@@ -249,6 +252,6 @@ def write_report(run: Run, drawn: Drawn) -> tuple[Path, Path]:
     """Write report.md and report.html into the run directory; returns their paths."""
     blocks = build(run, drawn)
     markdown, page = run.path / REPORT_MD, run.path / REPORT_HTML
-    results.write_atomic(markdown, to_markdown(blocks, run.path))
-    results.write_atomic(page, to_html(blocks))
+    write_atomic(markdown, to_markdown(blocks, run.path))
+    write_atomic(page, to_html(blocks))
     return markdown, page

@@ -4,7 +4,9 @@ A job is one architecture (with config overrides) in one mode at one batch
 size, on one device in one dtype; it becomes exactly one row, a failure too.
 Jobs run through an Executor: in this process, or each in a fresh child process
 (``--isolate``) so that one model's memory and library state cannot skew the
-next. An executor only maps jobs to rows; the runner owns the files.
+next. An executor only maps jobs to measurements; the runner owns the files.
+What a job trains on, and how, is its task's (benchmarks/tasks/), looked up
+by the net's input kind.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,11 +27,11 @@ from typing import Any, Protocol
 import torch
 
 import architectures
-from benchmarks.data import DataSpec, is_question_answering
-from benchmarks.data.sort_of_clevr import SortOfClevr
+from architectures import ArchSpec
+from benchmarks import tasks
 from benchmarks.errors import UserError
 from benchmarks.measure import memory
-from benchmarks.measure.calibration import Calibration
+from benchmarks.measure.calibration import Calibration, calibrate
 from benchmarks.measure.device import (
     Backend,
     check_dtype,
@@ -42,24 +44,32 @@ from benchmarks.measure.device import (
 from benchmarks.measure.flops import count_flops, count_step_flops
 from benchmarks.measure.latency import Timing, TimingConfig, inference_call, time_calls
 from benchmarks.measure.params import count_parameters
-from benchmarks.measure.train_step import train_step_call
 from benchmarks.results import (
-    CURVE_COLUMN,
     CURVES_FILE,
     ENV_FILE,
     ROWS_FILE,
-    SAMPLES_COLUMN,
-    SCHEMA_VERSION,
-    RowLog,
+    JsonLines,
+    environment,
     read_env,
     read_rows,
-    row_key,
     write_atomic,
     write_results_csv,
 )
-from benchmarks.suites import Suite
-from benchmarks.train import TrainConfig, train
-from benchmarks.train_vqa import answer_all, question_batch, train_vqa
+from benchmarks.schema import (
+    SYNTHETIC,
+    Config,
+    Counts,
+    Identity,
+    Memory,
+    Mode,
+    Row,
+    Status,
+    Times,
+    Training,
+)
+from benchmarks.suites import Entry, Suite
+from benchmarks.tasks import DataSpec, Task
+from benchmarks.train import OptimizerStep, TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
 Calibrations = Mapping[str, Calibration]  # by dtype: each job's efficiency uses its dtype's
@@ -67,60 +77,42 @@ Calibrations = Mapping[str, Calibration]  # by dtype: each job's efficiency uses
 
 @dataclass(frozen=True)
 class Job:
-    suite: str
-    arch: str
-    config: str  # canonical JSON of the user's config overrides
-    mode: str  # "infer" or "train"
-    batch_size: int
-    device: str
-    dtype: str
-    threads: int
-    input_shape: tuple[int, int, int]  # (C, H, W) the model is built and measured for
-    fitted: str = "{}"  # canonical JSON of the builder keys the data set fixes (classes, ...)
+    """One row to measure: its identity, and how (data, what to measure, timing, recipe)."""
+
+    identity: Identity
+    fitted: Config = Config()  # the builder keys the data set fixes (classes, channels, ...)
     data: DataSpec | None = None
-    seed: int = 0
     measure: tuple[str, ...] = ("flops", "time", "memory")
     timing: TimingConfig = field(default_factory=TimingConfig)
-    training: TrainConfig | None = None  # set on training jobs that measure accuracy
-    backend: Backend = field(default_factory=Backend)
-
-    def overrides(self) -> dict[str, Any]:
-        """The builder's config: the input's channels, the data set's keys, then the user's."""
-        return {
-            "in_channels": self.input_shape[0],
-            **json.loads(self.fitted),
-            **json.loads(self.config),
-        }
-
-    def identity(self) -> dict[str, Any]:
-        """The row's identity columns."""
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "suite": self.suite,
-            "arch": self.arch,
-            "family": architectures.spec(self.arch).family,
-            "config": self.config,
-            "dataset": self.data.name if self.data else "synthetic",
-            "device": torch.device(self.device).type,
-            "dtype": self.dtype,
-            "mode": self.mode,
-            "batch_size": self.batch_size,
-            "input_shape": "x".join(map(str, self.input_shape)),
-            "seed": self.seed,
-            "threads": self.threads,
-            **self.backend.columns(),
-            "cuda_graphs": self.graphed,
-        }
+    recipe: TrainConfig = field(default_factory=TrainConfig)  # of the timed step and training
+    trains: bool = False  # a training job that trains to accuracy under the recipe's budget
 
     @property
-    def graphed(self) -> bool:
-        """Whether the timed call is replayed from a CUDA graph (inference only)."""
-        return self.backend.cuda_graphs and self.mode == "infer"
+    def spec(self) -> ArchSpec:
+        return architectures.spec(self.identity.arch)
+
+    @property
+    def task(self) -> Task:
+        return tasks.for_input(self.spec.input_kind)
+
+    @property
+    def backend(self) -> Backend:
+        return self.identity.backend
+
+    def overrides(self) -> dict[str, Any]:
+        """The builder's config: the data set's keys, then the user's."""
+        return {**self.fitted, **self.identity.config}
 
     def describe(self) -> str:
-        config = "" if self.config == "{}" else f" {self.config}"
-        seed = f" seed={self.seed}" if self.training else ""
-        return f"{self.arch}{config} {self.mode} b={self.batch_size}{seed}"
+        return self.identity.label(("mode", "batch_size", *(("seed",) if self.trains else ())))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a job gave: its row, and its training curve (one record per epoch)."""
+
+    row: Row
+    curve: tuple[dict[str, Any], ...] = ()
 
 
 def expand_jobs(
@@ -147,144 +139,144 @@ def expand_jobs(
         name = suite.dataset_for(entry)
         data = DataSpec(name, data_root, download, cache_dir) if name else None
         dataset = data.load() if data else None  # loaded once per process; fails early
-        common = {
-            "suite": suite.name,
-            "arch": entry.arch,
-            "config": entry.config_json,
-            "device": str(device),
-            "dtype": suite.dtype_for(entry),
-            "threads": threads,
-            "input_shape": dataset.shape
+        spec = architectures.spec(entry.arch)
+        config = Config(entry.config)
+        identity = Identity(
+            suite=suite.name,
+            arch=entry.arch,
+            family=spec.family,
+            config=config,
+            dataset=name or SYNTHETIC,
+            device=device.type,
+            dtype=suite.dtype_for(entry),
+            mode=Mode.INFER,
+            batch_size=1,
+            input_shape=dataset.shape
             if dataset
-            else _default_shape(entry.arch, suite.input_size),
-            "fitted": json.dumps(dataset.model_config() if dataset else {}, sort_keys=True),
+            else spec.sample_shape(spec.config(**config), suite.input_size),
+            seed=suite.seeds[0],
+            threads=threads,
+            backend=suite.backend_for(entry),
+        )
+        common = {
+            "fitted": Config(dataset.model_config() if dataset else {}),
             "data": data,
             "measure": suite.measure,
             "timing": suite.timing,
-            "backend": suite.backend_for(entry),
+            "recipe": suite.training_for(entry),
         }
         for batch in suite.batch_sizes_for(entry):
-            jobs.append(Job(mode="infer", batch_size=batch, seed=suite.seeds[0], **common))
-        if suite.train_batch_size_for(entry):
-            training = suite.training_for(entry) if suite.measures_accuracy(entry) else None
-            for seed in suite.seeds if training else suite.seeds[:1]:
-                jobs.append(
-                    Job(
-                        mode="train",
-                        batch_size=suite.train_batch_size_for(entry),
-                        seed=seed,
-                        training=training,
-                        **common,
-                    )
-                )
+            jobs.append(Job(replace(identity, batch_size=batch), **common))
+        jobs += training_jobs(suite, entry, identity, common)
     return jobs
 
 
-def _default_shape(arch: str, input_size: int | None) -> tuple[int, int, int]:
-    channels, height, width = architectures.spec(arch).input_shape
-    return (channels, input_size, input_size) if input_size else (channels, height, width)
+def training_jobs(
+    suite: Suite, entry: Entry, identity: Identity, common: dict[str, Any]
+) -> list[Job]:
+    """The entry's training jobs: one per seed when it trains to accuracy, else one that
+    times the step (the first seed's); none without a training batch size."""
+    batch = suite.train_batch_size_for(entry)
+    if not batch:
+        return []
+    trains = suite.measures_accuracy(entry)
+    graphless = replace(identity.backend, cuda_graphs=False)  # CUDA graphs: inference only
+    base = replace(identity, mode=Mode.TRAIN, batch_size=batch, backend=graphless)
+    seeds = suite.seeds if trains else suite.seeds[:1]
+    return [Job(replace(base, seed=seed), trains=trains, **common) for seed in seeds]
 
 
-def execute(job: Job, calibration: Calibration | None = None) -> dict[str, Any]:
+def execute(job: Job, calibration: Calibration | None = None) -> Measured:
     """Run one job (``calibration``: in the job's dtype, for hardware efficiency); never
     raises for a failure of the model, which becomes the row's status."""
-    row = {**job.identity(), "status": "ok", "message": ""}
-    row["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     try:
-        row.update(measure(job, calibration))
+        measured = measure(job, calibration)
     except torch.cuda.OutOfMemoryError as error:
-        row.update(status="oom", message=_first_line(error))
+        measured = failed(job, Status.OOM, _first_line(error))
     except MemoryError as error:
-        row.update(status="oom", message=f"MemoryError: {_first_line(error)}")
+        measured = failed(job, Status.OOM, f"MemoryError: {_first_line(error)}")
     except Exception as error:  # any other failure of the model: recorded, the run goes on
         log.debug("job %s failed", job.describe(), exc_info=True)
-        status = "oom" if "out of memory" in str(error) else "failed"
-        row.update(status=status, message=f"{type(error).__name__}: {_first_line(error)}")
+        status = Status.OOM if "out of memory" in str(error) else Status.FAILED
+        measured = failed(job, status, f"{type(error).__name__}: {_first_line(error)}")
     finally:
         gc.collect()
-        if job.device.startswith("cuda"):
+        if job.identity.device == "cuda":
             torch.cuda.empty_cache()
-    row["duration_s"] = round(time.perf_counter() - started, 3)
-    return row
+    duration = round(time.perf_counter() - started, 3)
+    return replace(measured, row=measured.row.but(started_at=started_at, duration_s=duration))
+
+
+def failed(job: Job, status: Status, message: str) -> Measured:
+    return Measured(Row(identity=job.identity, status=status, message=message))
 
 
 def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [""])[0][:300]
 
 
-def measure(job: Job, calibration: Calibration | None) -> dict[str, Any]:
+def measure(job: Job, calibration: Calibration | None) -> Measured:
     """The metrics of one job, measured in this process."""
-    torch.set_num_threads(job.threads)
-    torch.manual_seed(job.seed)
-    device = torch.device(job.device)
+    identity = job.identity
+    torch.set_num_threads(identity.threads)
+    torch.manual_seed(identity.seed)
+    device = torch.device(identity.device)
     job.backend.apply(device)
-    use_math(job.dtype)
+    use_math(identity.dtype)
     baseline = memory.current_bytes(device)
-    model = to_device(architectures.create(job.arch, **job.overrides()), device, job.backend)
+    model = to_device(architectures.create(identity.arch, **job.overrides()), device, job.backend)
     inputs = job_inputs(job, device)
-    result: dict[str, Any] = {}
-    params = count_parameters(model)
-    result.update(params=params.total, trainable_params=params.trainable)
-
-    if "flops" in job.measure:
-        result.update(flop_columns(model, inputs))
+    counts, message = count_costs(job, model, inputs)
     call = timed_call(job, model, inputs, device, compile=job.backend.compile)
-    if job.mode == "infer":
-        step_flops = result.get("flops", 0) * job.batch_size
-    elif "flops" in job.measure:  # counted eagerly: FLOPs do not depend on compilation
-        eager = (
-            timed_call(job, model, inputs, device, compile=False) if job.backend.compile else call
-        )
-        step_flops = count_step_flops(eager)
-    else:
-        step_flops = 0
-    call = first_call(job, call, device, result)
-
-    if "memory" in job.measure:
-        peak = memory.peak_bytes(call, device)
-        if peak is not None and baseline is not None:
-            result["peak_mem_mb"] = round((peak - baseline) / memory.MIB, 2)
-            result["mem_method"] = memory.method(device)
-
+    if counts.flops is not None:
+        flops = step_flops(job, counts.flops, model, inputs, device, call)
+        counts = replace(counts, step_gflop=flops / 1e9)
+    call, compile_s = first_call(job, call, device)
+    used = peak_memory(call, device, baseline) if "memory" in job.measure else Memory()
+    row = Row(identity=identity, message=message, counts=counts, memory=used)
+    row = row.but(times=Times(compile_s=compile_s))
     if "time" in job.measure:
         timing = time_calls(call, device, job.timing)
-        result.update(timing_columns(timing, job.batch_size))
-        if step_flops:
-            result.update(efficiency_columns(step_flops / 1e9, timing, calibration))
-
-    if job.training is not None:
-        del model, call
-        result.update(train_to_accuracy(job, device))
-        if step_flops and calibration and result.get("train_steps"):
-            achieved = step_flops / 1e9 * result["train_steps"] / result["train_time_s"]
-            result["train_hw_efficiency"] = calibration.efficiency(achieved)
-    return result
+        times = times_of(timing, identity.batch_size, counts.step_gflop, calibration, compile_s)
+        row = row.but(times=times, samples_ms=tuple(round(s * 1e3, 6) for s in timing.samples))
+    if identity.mode is Mode.TRAIN and not job.trains:
+        row = row.but(training=Training(optimizer=job.recipe.optimizer))
+    if not job.trains:
+        return Measured(row)
+    del model, call
+    return train_to_accuracy(job, device, row, calibration)
 
 
 def job_inputs(job: Job, device: torch.device) -> tuple[torch.Tensor, ...]:
     """The job's random example inputs on ``device``, images in the backend's layout."""
-    inputs = architectures.spec(job.arch).example_inputs(
-        job.batch_size, image_size=job.input_shape[1], device=device, **job.overrides()
+    inputs = job.spec.example_inputs(
+        job.identity.batch_size, shape=job.identity.input_shape, device=device, **job.overrides()
     )
     layout = job.backend.memory_format()
     return tuple(t.contiguous(memory_format=layout) if t.dim() == 4 else t for t in inputs)
 
 
-def first_call(
-    job: Job, call: Callable[[], torch.Tensor], device: torch.device, result: dict[str, Any]
-) -> Callable[[], torch.Tensor]:
-    """Run the call once, untimed (it compiles, when compiled: ``compile_s``), check its
-    output is finite, and capture it in a CUDA graph when asked; the call to time."""
-    synchronize(device)
-    started = time.perf_counter()
-    output = call()
-    synchronize(device)
-    if job.backend.compile:
-        result["compile_s"] = time.perf_counter() - started
-    if not torch.isfinite(output).all():
-        raise FloatingPointError("non-finite output (NaN or inf)")
-    return graphed(call, device) if job.graphed else call
+def count_costs(
+    job: Job, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]
+) -> tuple[Counts, str]:
+    """Parameters, and per-sample MACs/FLOPs by both counters at batch 1 when the job
+    counts FLOPs; a message when fvcore could not count."""
+    params = count_parameters(model)
+    counts = Counts(params=params.total, trainable_params=params.trainable)
+    if "flops" not in job.measure:
+        return counts, ""
+    flops = count_flops(model, tuple(tensor[:1] for tensor in inputs))
+    counts = replace(
+        counts,
+        macs=flops.macs,
+        flops=flops.flops,
+        fvcore_macs=flops.fvcore_macs,
+        flop_disagreement_pct=flops.disagreement_pct,
+        fvcore_uncounted=";".join(f"{op}:{n}" for op, n in flops.fvcore_uncounted.items()),
+    )
+    return counts, f"fvcore: {flops.fvcore_error}" if flops.fvcore_error else ""
 
 
 def timed_call(
@@ -295,141 +287,200 @@ def timed_call(
     *,
     compile: bool,
 ) -> Callable[[], torch.Tensor]:
-    """The call a job times: a forward pass (infer) or a training step (train)."""
-    if job.mode == "infer":
-        return inference_call(compiled(model, compile), inputs, device, job.dtype)
-    num_classes = architectures.spec(job.arch).config(**job.overrides())["num_classes"]
-    forward, targets = training_batch(job, model, inputs, num_classes, device, compile=compile)
-    return train_step_call(model, forward, targets, device, job.dtype)
+    """The call a job times: a forward pass (infer), or an optimizer step of the job's
+    recipe on its task's training batch (train), the step that training takes."""
+    identity = job.identity
+    if identity.mode is Mode.INFER:
+        return inference_call(compiled(model, compile), inputs, device, identity.dtype)
+    num_classes = job.spec.config(**job.overrides())["num_classes"]
+    forward, targets = job.task.training_batch(model, inputs, num_classes, device, compile=compile)
+    step = OptimizerStep(model, job.recipe, device, identity.dtype)
+    model.train()
+    return lambda: step(lambda: (forward(), targets)).loss
 
 
-def training_batch(
+def step_flops(
     job: Job,
+    per_sample: int,
     model: torch.nn.Module,
     inputs: tuple[torch.Tensor, ...],
-    num_classes: int,
     device: torch.device,
-    *,
-    compile: bool = False,
-) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
-    """What the job's timed training step runs: (forward, targets). On Sort-of-CLEVR a
-    step is train_vqa's: each of the batch's images encoded once, all its questions
-    answered (batch_size images, 20 x batch_size questions)."""
-    if job.data is not None and is_question_answering(job.data.name):
-        tokens = question_batch(job.batch_size, device)
-        targets = torch.randint(num_classes, (tokens.shape[0] * tokens.shape[1],), device=device)
-        answer = compiled(answer_all, compile)
-        return lambda: answer(model, inputs[0], tokens), targets
-    targets = torch.randint(num_classes, (job.batch_size,), device=device)
-    forward = compiled(model, compile)
-    return lambda: forward(*inputs), targets
+    call: Callable[[], torch.Tensor],
+) -> float:
+    """FLOPs of one timed call: the forward's ``per_sample`` count times the batch
+    (infer), or forward and backward counted on the eager step (train: compilation does
+    not change them)."""
+    if job.identity.mode is Mode.INFER:
+        return per_sample * job.identity.batch_size
+    compiled_call = job.backend.compile
+    eager = timed_call(job, model, inputs, device, compile=False) if compiled_call else call
+    return count_step_flops(eager)
 
 
-def flop_columns(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
-    """Per-sample MACs/FLOPs by both counters, counted at batch 1."""
-    counts = count_flops(model, tuple(tensor[:1] for tensor in inputs))
-    columns = {
-        "macs": counts.macs,
-        "flops": counts.flops,
-        "fvcore_macs": counts.fvcore_macs,
-        "flop_disagreement_pct": counts.disagreement_pct,
-        "fvcore_uncounted": ";".join(f"{op}:{n}" for op, n in counts.fvcore_uncounted.items()),
-    }
-    if counts.fvcore_error:
-        columns["message"] = f"fvcore: {counts.fvcore_error}"
-    return columns
+def first_call(
+    job: Job, call: Callable[[], torch.Tensor], device: torch.device
+) -> tuple[Callable[[], torch.Tensor], float | None]:
+    """Run the call once, untimed, and check its output is finite: the call to time (in a
+    CUDA graph when asked) and, when compiled, the seconds it took (compilation)."""
+    synchronize(device)
+    started = time.perf_counter()
+    output = call()
+    synchronize(device)
+    compile_s = time.perf_counter() - started if job.backend.compile else None
+    if not torch.isfinite(output).all():
+        raise FloatingPointError("non-finite output (NaN or inf)")
+    return (graphed(call, device) if job.backend.cuda_graphs else call), compile_s
 
 
-def timing_columns(timing: Timing, batch_size: int) -> dict[str, Any]:
-    return {
-        "time_median_ms": timing.median * 1e3,
-        "time_p90_ms": timing.p90 * 1e3,
-        "time_iqr_ms": timing.iqr * 1e3,
-        "time_mean_ms": timing.mean * 1e3,
-        "time_n": len(timing.samples),
-        "time_rounds": 1,
-        "throughput_per_s": batch_size / timing.median,
-        SAMPLES_COLUMN: [round(sample * 1e3, 6) for sample in timing.samples],
-    }
+def peak_memory(
+    call: Callable[[], torch.Tensor], device: torch.device, baseline: int | None
+) -> Memory:
+    """Peak memory of the call above what the process held before the model was built."""
+    peak = memory.peak_bytes(call, device)
+    if peak is None or baseline is None:
+        return Memory()
+    return Memory(
+        peak_mem_mb=round((peak - baseline) / memory.MIB, 2), mem_method=memory.method(device)
+    )
 
 
-def train_to_accuracy(job: Job, device: torch.device) -> dict[str, Any]:
-    """Train a freshly initialised model under the job's budget: the accuracy columns and curve."""
-    config = job.training
-    dataset = job.data.load()
-    torch.manual_seed(job.seed)
-    model = architectures.create(job.arch, **job.overrides())
+def times_of(
+    timing: Timing,
+    batch_size: int,
+    step_gflop: float | None,
+    calibration: Calibration | None,
+    compile_s: float | None,
+    rounds: int = 1,
+) -> Times:
+    """The timing columns of samples: their statistics, throughput, and the achieved
+    GFLOP/s with its fraction of the calibration matmul's (hardware efficiency)."""
+    achieved = step_gflop / timing.median if step_gflop else None
+    return Times(
+        compile_s=compile_s,
+        time_median_ms=timing.median * 1e3,
+        time_p90_ms=timing.p90 * 1e3,
+        time_iqr_ms=timing.iqr * 1e3,
+        time_mean_ms=timing.mean * 1e3,
+        time_n=len(timing.samples),
+        time_rounds=rounds,
+        throughput_per_s=batch_size / timing.median,
+        achieved_gflops_per_s=achieved,
+        hw_efficiency=calibration.efficiency(achieved) if achieved and calibration else None,
+    )
+
+
+def train_to_accuracy(
+    job: Job, device: torch.device, row: Row, calibration: Calibration | None
+) -> Measured:
+    """Train a freshly initialised model under the job's budget: ``row`` with the training
+    columns and the task's metrics, and the curve."""
+    identity, recipe = job.identity, job.recipe
+    assert job.data is not None, "a job that trains has a data set"
+    torch.manual_seed(identity.seed)
+    model = architectures.create(identity.arch, **job.overrides())
 
     def progress(epoch: dict[str, Any]) -> None:
         log.info(
             "    %s epoch %d/%d: loss %.3f, test accuracy %.2f%% (%.0f s of training)",
-            job.arch, epoch["epoch"], config.epochs, epoch["train_loss"],
+            identity.arch, epoch["epoch"], recipe.epochs, epoch["train_loss"],
             100 * epoch["test_acc"], epoch["train_time_s"],
         )  # fmt: skip
 
-    trainer = train_vqa if isinstance(dataset, SortOfClevr) else train
-    outcome = trainer(
-        model, dataset, config,
-        batch_size=job.batch_size, device=device, dtype=job.dtype, seed=job.seed,
+    outcome = job.task.train(
+        model, job.data.load(), recipe,
+        batch_size=identity.batch_size, device=device, dtype=identity.dtype, seed=identity.seed,
         backend=job.backend, on_epoch=progress,
     )  # fmt: skip
-    columns = {
-        "epochs": config.epochs,
-        "lr": config.lr,
-        "weight_decay": config.weight_decay,
-        "schedule": config.schedule,
-        "label_smoothing": config.label_smoothing,
-        "time_budget_s": config.time_budget_s,
-        "train_subset": config.train_subset,
-        "target_acc": config.target_accuracy,
-        **outcome.columns(),
-        CURVE_COLUMN: outcome.curve,
-    }
-    if outcome.status != "ok":
-        columns.update(status=outcome.status, message=outcome.message)
-    return columns
+    training = training_part(recipe, outcome, row.counts.step_gflop, calibration)
+    row = row.but(
+        training=training,
+        metrics=tasks.metric_columns(job.task, outcome.final),
+        status=outcome.status,
+        message=outcome.message or row.message,
+    )
+    return Measured(row, tuple(outcome.curve))
+
+
+def training_part(
+    recipe: TrainConfig,
+    outcome: TrainResult,
+    step_gflop: float | None,
+    calibration: Calibration | None,
+) -> Training:
+    """The training columns: the recipe and budget, and what training reached, with the
+    loop's hardware efficiency (the step's FLOPs x steps / training time)."""
+    efficiency = None
+    if step_gflop and calibration and outcome.train_steps:
+        achieved = step_gflop * outcome.train_steps / outcome.train_time_s
+        efficiency = calibration.efficiency(achieved)
+    return Training(
+        epochs=recipe.epochs,
+        time_budget_s=recipe.time_budget_s,
+        train_subset=recipe.train_subset,
+        optimizer=recipe.optimizer,
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        schedule=recipe.schedule,
+        label_smoothing=recipe.label_smoothing,
+        epochs_done=outcome.epochs_done,
+        train_time_s=outcome.train_time_s,
+        train_compile_s=outcome.compile_s,
+        train_samples_per_s=outcome.train_samples_per_s,
+        train_steps=outcome.train_steps,
+        train_hw_efficiency=efficiency,
+        train_loss=outcome.train_loss,
+        train_acc=outcome.train_acc,
+        test_acc=outcome.test_acc,
+        best_test_acc=outcome.best_test_acc,
+        target_acc=recipe.target_accuracy,
+        time_to_target_s=outcome.time_to_target_s,
+    )
 
 
 class Executor(Protocol):
-    """Maps jobs to rows, in order. A Ray executor for many machines fits behind this too."""
+    """Maps jobs to measurements, in order. A Ray executor for many machines fits here too."""
 
-    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[dict[str, Any]]: ...
+    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]: ...
 
 
 class InProcessExecutor:
     """Runs every job in this process, one after the other."""
 
-    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[dict[str, Any]]:
+    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]:
         for job in jobs:
-            yield execute(job, calibrations.get(job.dtype))
+            yield execute(job, calibrations.get(job.identity.dtype))
 
 
 class SubprocessExecutor:
     """Runs each job in a fresh child process (spawned, so no state is inherited)."""
 
-    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[dict[str, Any]]:
+    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]:
         context = multiprocessing.get_context("spawn")
         for job in jobs:
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                 try:
-                    yield pool.submit(execute, job, calibrations.get(job.dtype)).result()
+                    yield pool.submit(execute, job, calibrations.get(job.identity.dtype)).result()
                 except BrokenProcessPool:
-                    yield {
-                        **job.identity(),
-                        "status": "failed",
-                        "message": "the job's process died (killed, or out of memory?)",
-                    }
+                    yield failed(
+                        job, Status.FAILED, "the job's process died (killed, or out of memory?)"
+                    )
 
 
 @dataclass
 class RunOutcome:
-    rows: list[dict[str, Any]]
-    skipped: int
+    rows: list[Row]
+    skipped: int  # jobs an earlier session had done
+    earlier: int = 0  # rows the run directory held before
     interrupted: bool = False
 
     @property
-    def failures(self) -> list[dict[str, Any]]:
-        return [row for row in self.rows if row.get("status") != "ok"]
+    def failures(self) -> list[Row]:
+        return [row for row in self.rows if not row.ok]
+
+    @property
+    def kept(self) -> int:
+        """Rows the run directory holds now."""
+        return self.earlier + len(self.rows)
 
 
 def prepare_run_dir(out: Path, resume: bool) -> list[dict[str, Any]]:
@@ -472,13 +523,59 @@ def record_session(out: Path, env: dict[str, Any], calibrations: Calibrations) -
     write_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
 
 
+def run_suite(
+    suite: Suite,
+    out: Path,
+    *,
+    device: torch.device,
+    threads: int,
+    data_root: str | None = None,
+    download: bool = False,
+    cache_dir: str | None = None,
+    resume: bool = False,
+    isolate: bool = False,
+    rounds: int = 1,
+) -> RunOutcome:
+    """Measure a suite into the run directory ``out``: expand its jobs (loading the data
+    sets, so that a missing one fails before anything is written), calibrate each dtype,
+    record the environment, and run the jobs (those not done, when resuming)."""
+    jobs = expand_jobs(
+        suite, device, threads, data_root=data_root, download=download, cache_dir=cache_dir
+    )
+    done = prepare_run_dir(out, resume)
+    announce(suite, jobs, device, out)
+    dtypes = dict.fromkeys([suite.dtype, *(job.identity.dtype for job in jobs)])  # suite's first
+    calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}
+    record_session(out, {**environment(device, threads), "suite": suite.name}, calibrations)
+    executor = SubprocessExecutor() if isolate else InProcessExecutor()
+    return run(jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=rounds)
+
+
+def announce(suite: Suite, jobs: Sequence[Job], device: torch.device, out: Path) -> None:
+    """Log what is about to run, and whether it measures accuracy."""
+    threads = jobs[0].identity.threads if jobs else torch.get_num_threads()
+    about = f": {suite.description}" if suite.description else ""
+    log.info("suite %s%s", suite.name, about)
+    log.info("%d jobs on %s (%s, %d threads) -> %s", len(jobs), device, suite.dtype, threads, out)
+    trained = [job for job in jobs if job.trains and job.identity.seed == suite.seeds[0]]
+    for job in trained:
+        budget = job.recipe.time_budget_s
+        cap = f", at most {budget:g} s" if budget else ""
+        log.info(
+            "accuracy of %s: %s, %d epochs%s, seeds %s",
+            job.identity.arch, job.identity.dataset, job.recipe.epochs, cap, list(suite.seeds),
+        )  # fmt: skip
+    if not trained:
+        log.warning("No accuracy in this run (no data set or no training): efficiency only.")
+
+
 def run(
     jobs: Sequence[Job],
     out: Path,
     *,
     executor: Executor,
     calibrations: Calibrations,
-    done: Iterable[dict[str, Any]] = (),
+    done: Iterable[Mapping[str, Any]] = (),
     rounds: int = 1,
 ) -> RunOutcome:
     """Run the jobs not already ``done`` (rows with status ok), appending each row to
@@ -487,20 +584,21 @@ def run(
     With ``rounds`` > 1 the jobs that only time (no training) run again, round after
     round, and each row pools the samples of every round: a burst of load on a shared
     machine then hits one round of several jobs instead of all of one job's samples."""
-    finished = {row_key(row) for row in done if row.get("status") == "ok"}
-    todo = [job for job in jobs if row_key(job.identity()) not in finished]
+    done = list(done)
+    finished = {Identity.from_record(row).key() for row in done if row.get("status") == Status.OK}
+    todo = [job for job in jobs if job.identity.key() not in finished]
     if len(todo) < len(jobs):
         log.info("resuming: %d of %d jobs already done", len(jobs) - len(todo), len(jobs))
-    outcome = RunOutcome(rows=[], skipped=len(jobs) - len(todo))
-    row_log, curve_log = RowLog(out / ROWS_FILE), RowLog(out / CURVES_FILE)
+    outcome = RunOutcome(rows=[], skipped=len(jobs) - len(todo), earlier=len(done))
+    row_log, curve_log = JsonLines(out / ROWS_FILE), JsonLines(out / CURVES_FILE)
     started = time.perf_counter()
     try:
-        for index, row in enumerate(executor.run(todo, calibrations), 1):
-            for epoch in row.pop(CURVE_COLUMN, []):
-                curve_log.append({**todo[index - 1].identity(), **epoch})
-            row_log.append(row)
-            outcome.rows.append(row)
-            log.info("%s", progress_line(index, len(todo), todo[index - 1], row, started))
+        for job, measured in zip(todo, executor.run(todo, calibrations), strict=False):
+            for epoch in measured.curve:
+                curve_log.append({**job.identity.record(), **epoch})
+            row_log.append(measured.row.record())
+            outcome.rows.append(measured.row)
+            log.info("%s", progress_line(len(outcome.rows), len(todo), job, measured.row, started))
         for round_number in range(2, rounds + 1):
             run_round(todo, outcome, row_log, executor, calibrations, round_number)
     except KeyboardInterrupt:
@@ -513,61 +611,53 @@ def run(
 def run_round(
     jobs: Sequence[Job],
     outcome: RunOutcome,
-    row_log: RowLog,
+    row_log: JsonLines,
     executor: Executor,
     calibrations: Calibrations,
     round_number: int,
 ) -> None:
     """Time the timing-only jobs that succeeded once more, pooling their samples."""
-    rows = {row_key(row): index for index, row in enumerate(outcome.rows)}
+    rows = {row.identity.key(): index for index, row in enumerate(outcome.rows)}
     timed = [
         job
         for job in jobs
-        if job.training is None
-        and row_key(job.identity()) in rows
-        and outcome.rows[rows[row_key(job.identity())]].get(SAMPLES_COLUMN)
+        if not job.trains
+        and job.identity.key() in rows
+        and outcome.rows[rows[job.identity.key()]].samples_ms
     ]
     log.info("round %d: timing %d jobs again", round_number, len(timed))
-    for job, row in zip(timed, executor.run(timed, calibrations), strict=True):
-        index = rows[row_key(job.identity())]
-        if row["status"] == "ok":
-            outcome.rows[index] = pooled(outcome.rows[index], row, round_number, calibrations)
-            row_log.append(outcome.rows[index])
+    for job, measured in zip(timed, executor.run(timed, calibrations), strict=True):
+        index = rows[job.identity.key()]
+        if measured.row.ok:
+            first = outcome.rows[index]
+            outcome.rows[index] = pooled(first, measured.row, round_number, calibrations)
+            row_log.append(outcome.rows[index].record())
 
 
-def pooled(
-    first: dict[str, Any], again: dict[str, Any], rounds: int, calibrations: Calibrations
-) -> dict[str, Any]:
+def pooled(first: Row, again: Row, rounds: int, calibrations: Calibrations) -> Row:
     """``first`` with the samples of ``again`` added and its timing columns recomputed."""
-    samples = [*first[SAMPLES_COLUMN], *again[SAMPLES_COLUMN]]
+    samples = (*first.samples_ms, *again.samples_ms)
     timing = Timing(tuple(sample / 1e3 for sample in samples))
-    row = {**first, **timing_columns(timing, first["batch_size"]), "time_rounds": rounds}
-    if first.get("step_gflop"):
-        row.update(
-            efficiency_columns(first["step_gflop"], timing, calibrations.get(first["dtype"]))
-        )
-    return row
+    times = times_of(
+        timing,
+        first.identity.batch_size,
+        first.counts.step_gflop,
+        calibrations.get(first.identity.dtype),
+        first.times.compile_s,
+        rounds,
+    )
+    return first.but(times=times, samples_ms=samples)
 
 
-def efficiency_columns(
-    step_gflop: float, timing: Timing, calibration: Calibration | None
-) -> dict[str, Any]:
-    """Achieved GFLOP/s of the timed call, and its fraction of the calibration matmul's."""
-    columns = {"step_gflop": step_gflop, "achieved_gflops_per_s": step_gflop / timing.median}
-    if calibration is not None:
-        columns["hw_efficiency"] = calibration.efficiency(columns["achieved_gflops_per_s"])
-    return columns
-
-
-def progress_line(index: int, total: int, job: Job, row: dict[str, Any], started: float) -> str:
+def progress_line(index: int, total: int, job: Job, row: Row, started: float) -> str:
     elapsed = time.perf_counter() - started
     eta = elapsed / index * (total - index)
-    if row["status"] != "ok":
-        what = f"{row['status'].upper()}: {row['message']}"
-    elif "time_median_ms" in row:
-        what = f"{row['time_median_ms']:.2f} ms median, p90 {row['time_p90_ms']:.2f} ms"
+    if not row.ok:
+        what = f"{str(row.status).upper()}: {row.message}"
+    elif row.times.time_median_ms is not None:
+        what = f"{row.times.time_median_ms:.2f} ms median, p90 {row.times.time_p90_ms:.2f} ms"
     else:
-        what = "ok"
+        what = str(row.status)
     return (
         f"[{index}/{total}] {job.describe()}: {what} ({_clock(elapsed)} elapsed, ETA {_clock(eta)})"
     )

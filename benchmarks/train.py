@@ -1,21 +1,17 @@
-"""Accuracy under a stated budget: a fast, device-resident training loop.
+"""Training under a stated budget: the recipe, the optimizer step, and the loop every task shares.
 
-The data set lives on the training device as one uint8 tensor. Each batch is
-sliced from a shuffled index, augmented there (random crop from a 4-pixel
-zero padding, horizontal flip where the data set allows it) and normalised by
-the training set's per-channel mean and std: no per-sample Python, no
-DataLoader workers. SGD with Nesterov momentum, weight decay, a one-cycle or
-cosine learning-rate schedule and optional label smoothing (or AdamW); the
-job's dtype (bf16/fp16 autocast, tf32) and backend settings (channels_last,
-torch.compile of the training forward; evaluation runs the eager model). Every
-epoch is a fresh permutation cut into full batches (a last, partial one would
-make a compiled model compile again). ``fit`` is the loop itself, shared with
-the question-answering task (train_vqa.py); ``train`` feeds it images.
+A task (benchmarks/tasks/) hands ``fit`` its batches (callables that run the
+model on one batch and return logits and targets) and its evaluation; ``fit``
+owns the rest: SGD with Nesterov momentum or AdamW, weight decay, a one-cycle
+or cosine learning-rate schedule, optional label smoothing, the job's dtype
+(bf16/fp16 autocast, with loss scaling for fp16), the budget and the
+bookkeeping. Every step is an ``OptimizerStep``, the same object the runner
+times for a training-step row, so the timed step is the step training takes.
 
 The budget is a number of epochs, optionally capped by seconds of training
-(evaluation excluded; with compile, the first step, which compiles, is timed apart
-as ``compile_s``). The schedule follows whichever budget is nearer its end,
-so the learning rate reaches zero when training stops. The test set is
+(evaluation excluded; with compile, the first step, which compiles, is timed
+apart as ``compile_s``). The schedule follows whichever budget is nearer its
+end, so the learning rate reaches zero when training stops. The test set is
 evaluated after every epoch.
 """
 
@@ -25,23 +21,15 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.data import ImageDataset
-from benchmarks.measure.device import (
-    DEFAULT_BACKEND,
-    Backend,
-    compiled,
-    grad_scaler,
-    precision,
-    synchronize,
-    to_device,
-)
+from benchmarks.measure.device import grad_scaler, precision, synchronize
+from benchmarks.schema import Status
 
 log = logging.getLogger(__name__)
 SCHEDULES = ("onecycle", "cosine")
@@ -84,7 +72,9 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    status: str = "ok"  # ok or diverged
+    """What training reached: the last epoch's numbers, the curve, how it ended."""
+
+    status: Status = Status.OK  # ok or diverged
     message: str = ""
     epochs_done: int = 0
     train_time_s: float = 0.0
@@ -96,13 +86,33 @@ class TrainResult:
     train_samples_per_s: float | None = None
     train_steps: int = 0
     compile_s: float | None = None  # the first step, excluded from train_time_s
-    details: dict[str, float] = field(default_factory=dict)  # the last epoch's other test metrics
-    curve: list[dict[str, Any]] = field(default_factory=list)
+    curve: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
 
-    def columns(self) -> dict[str, Any]:
-        """The result's row columns (accuracies as fractions), without status and curve."""
-        skip = ("status", "message", "curve", "details")
-        return {**{k: v for k, v in asdict(self).items() if k not in skip}, **self.details}
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last epoch's record (every metric its task evaluated), {} before one."""
+        return self.curve[-1] if self.curve else {}
+
+    def add_epoch(
+        self,
+        epoch: int,
+        train_loss: float,
+        train_acc: float,
+        metrics: dict[str, float],
+        target: float | None,
+    ) -> None:
+        """Record an epoch: its training numbers and the test ``metrics`` (test_acc...)."""
+        test_acc = metrics["test_acc"]
+        self.epochs_done = epoch
+        self.train_loss, self.train_acc, self.test_acc = train_loss, train_acc, test_acc
+        self.best_test_acc = max(self.best_test_acc or 0.0, test_acc)
+        if target is not None and test_acc >= target and self.time_to_target_s is None:
+            self.time_to_target_s = self.train_time_s
+        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
+        self.curve.append({**record, "train_time_s": self.train_time_s, **metrics})
+        log.debug(
+            "epoch %d: loss %.4f, train %.4f, test %.4f", epoch, train_loss, train_acc, test_acc
+        )
 
 
 def lr_factor(progress: float, schedule: str, warmup: float) -> float:
@@ -112,25 +122,6 @@ def lr_factor(progress: float, schedule: str, warmup: float) -> float:
         return progress / warmup
     rest = (progress - warmup) / (1 - warmup)
     return 1 - rest if schedule == "onecycle" else 0.5 * (1 + math.cos(math.pi * rest))
-
-
-def augment(
-    images: torch.Tensor, generator: torch.Generator, *, flip: bool, padding: int = 4
-) -> torch.Tensor:
-    """Random crops of ``images`` (B, C, H, W) from a zero padding, and random flips."""
-    batch, _, height, width = images.shape
-    padded = F.pad(images, (padding,) * 4)
-    device = images.device
-    dy = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator, device=device)
-    dx = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator, device=device)
-    rows = (dy + torch.arange(height, device=device))[:, :, None]
-    cols = (dx + torch.arange(width, device=device))[:, None, :]
-    samples = torch.arange(batch, device=device)[:, None, None]
-    crops = padded[samples, :, rows, cols].permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
-    if flip:
-        flipped = torch.rand(batch, generator=generator, device=device) < 0.5
-        crops = torch.where(flipped[:, None, None, None], crops.flip(3), crops)
-    return crops
 
 
 class Normalizer:
@@ -145,26 +136,6 @@ class Normalizer:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         out = (images.float().div_(255) - self.mean.to(images.device)) / self.std.to(images.device)
         return out.contiguous(memory_format=self.memory_format)
-
-
-def evaluate(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    normalize: Normalizer,
-    *,
-    batch_size: int,
-    device: torch.device,
-    dtype: str = "fp32",
-) -> float:
-    """Top-1 accuracy of ``model`` on device-resident uint8 ``images``."""
-    model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    with torch.inference_mode(), precision(device, dtype):
-        for start in range(0, len(labels), batch_size):
-            logits = model(normalize(images[start : start + batch_size]))
-            correct += (logits.argmax(1) == labels[start : start + batch_size]).sum()
-    return correct.item() / len(labels)
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (logits, targets) of one training step
@@ -197,6 +168,40 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     )
 
 
+class Stepped(NamedTuple):
+    loss: torch.Tensor
+    logits: torch.Tensor
+    targets: torch.Tensor
+
+
+class OptimizerStep:
+    """One optimizer step of the recipe on a batch: the forward and the loss under the
+    dtype's autocast, zero_grad, the (fp16: scaled) backward, the step, the scaler's
+    update. Training takes these steps; a training-step row times one."""
+
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, device: torch.device, dtype: str
+    ) -> None:
+        self.optimizer = make_optimizer(model, config)
+        self.scaler = grad_scaler(device, dtype)
+        self.device, self.dtype = device, dtype
+        self.label_smoothing = config.label_smoothing
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def __call__(self, batch: Callable[[], Batch]) -> Stepped:
+        with precision(self.device, self.dtype):
+            logits, targets = batch()
+            loss = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return Stepped(loss, logits, targets)
+
+
 def fit(
     model: nn.Module,
     config: TrainConfig,
@@ -216,9 +221,9 @@ def fit(
     metrics after an epoch, ``test_acc`` among them. ``compiling``: the first
     step compiles; its time is kept out of the training time, as ``compile_s``.
     """
-    optimizer, scaler = make_optimizer(model, config), grad_scaler(device, dtype)
+    step = OptimizerStep(model, config, device, dtype)
     total_steps = config.epochs * steps_per_epoch
-    result, step, samples = TrainResult(), 0, 0
+    result, steps, samples = TrainResult(), 0, 0
     for epoch in range(1, config.epochs + 1):
         model.train()
         synchronize(device)
@@ -229,22 +234,15 @@ def fit(
         for batch in batches():
             elapsed = result.train_time_s + time.perf_counter() - epoch_start
             budget = elapsed / config.time_budget_s if config.time_budget_s else 0.0
-            progress = max(step / total_steps, budget)
+            progress = max(steps / total_steps, budget)
             if progress >= 1:
                 break
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(progress, config.schedule, config.warmup)
-            timing_compilation = compiling and step == 0
+            step.set_lr(config.lr * lr_factor(progress, config.schedule, config.warmup))
+            timing_compilation = compiling and steps == 0
             if timing_compilation:
                 synchronize(device)
                 compile_started = time.perf_counter()
-            with precision(device, dtype):
-                logits, targets = batch()
-                loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            loss, logits, targets = step(batch)
             if timing_compilation:
                 synchronize(device)
                 result.compile_s = time.perf_counter() - compile_started
@@ -252,90 +250,22 @@ def fit(
             loss_sum += loss.detach().float() * len(targets)
             correct += (logits.argmax(1) == targets).sum()
             seen += len(targets)
-            step += 1
+            steps += 1
         synchronize(device)
         result.train_time_s += time.perf_counter() - epoch_start
         if seen == 0:
             break
         samples += seen
         result.train_samples_per_s = samples / result.train_time_s
-        result.train_steps = step
+        result.train_steps = steps
         train_loss = loss_sum.item() / seen
         if not math.isfinite(train_loss):
-            result.status, result.message = "diverged", f"loss became {train_loss} in epoch {epoch}"
+            result.status = Status.DIVERGED
+            result.message = f"loss became {train_loss} in epoch {epoch}"
             log.warning("training diverged in epoch %d", epoch)
             break
-        _record_epoch(result, epoch, train_loss, correct.item() / seen, evaluate_epoch(), config)
+        metrics = evaluate_epoch()
+        result.add_epoch(epoch, train_loss, correct.item() / seen, metrics, config.target_accuracy)
         if on_epoch is not None:
-            on_epoch(result.curve[-1])
+            on_epoch(result.final)
     return result
-
-
-def train(
-    model: nn.Module,
-    dataset: ImageDataset,
-    config: TrainConfig,
-    *,
-    batch_size: int,
-    device: torch.device,
-    dtype: str = "fp32",
-    seed: int = 0,
-    backend: Backend = DEFAULT_BACKEND,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
-) -> TrainResult:
-    """Train an image classifier under ``config``'s budget, testing after each epoch."""
-    if config.train_subset:
-        dataset = dataset.subset(config.train_subset, seed=0)
-    model = to_device(model, device, backend)
-    forward = compiled(model, backend.compile)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    images, labels = dataset.train_images.to(device), dataset.train_labels.to(device)
-    test_images, test_labels = dataset.test_images.to(device), dataset.test_labels.to(device)
-    normalize = Normalizer(images, backend.channels_last)
-
-    def batches() -> Iterator[Callable[[], Batch]]:
-        for index in shuffled_batches(len(labels), batch_size, generator, device):
-            inputs = normalize(augment(images[index], generator, flip=dataset.flip))
-            yield lambda inputs=inputs, index=index: (forward(inputs), labels[index])
-
-    def evaluate_epoch() -> dict[str, float]:
-        accuracy = evaluate(
-            model, test_images, test_labels, normalize,
-            batch_size=config.eval_batch_size, device=device, dtype=dtype,
-        )  # fmt: skip
-        return {"test_acc": accuracy}
-
-    return fit(
-        model, config,
-        batches=batches, steps_per_epoch=full_batches(len(labels), batch_size),
-        evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
-        compiling=backend.compile,
-    )  # fmt: skip
-
-
-def _record_epoch(
-    result: TrainResult,
-    epoch: int,
-    train_loss: float,
-    train_acc: float,
-    metrics: dict[str, float],
-    config: TrainConfig,
-) -> None:
-    test_acc = metrics["test_acc"]
-    result.epochs_done = epoch
-    result.train_loss, result.train_acc, result.test_acc = train_loss, train_acc, test_acc
-    result.best_test_acc = max(result.best_test_acc or 0.0, test_acc)
-    result.details = {key: value for key, value in metrics.items() if key != "test_acc"}
-    reached = config.target_accuracy is not None and test_acc >= config.target_accuracy
-    if reached and result.time_to_target_s is None:
-        result.time_to_target_s = result.train_time_s
-    result.curve.append(
-        {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "train_time_s": result.train_time_s,
-            **metrics,
-        }
-    )
-    log.debug("epoch %d: loss %.4f, train %.4f, test %.4f", epoch, train_loss, train_acc, test_acc)

@@ -11,7 +11,9 @@ from torch import nn
 
 from benchmarks import results
 from benchmarks.cli import main
+from benchmarks.measure.device import Backend
 from benchmarks.measure.latency import TimingConfig
+from benchmarks.schema import SCHEMA_VERSION, Row
 
 FAST_TIMING = TimingConfig(warmup=1, min_samples=3, max_samples=5, min_time_s=0.0)
 
@@ -43,15 +45,16 @@ class NaNNet(TinyNet):
 
 
 def result_row(arch: str, family: str, **changes) -> dict:
-    """One ok results row of the current schema; ``changes`` override any column."""
+    """One ok results row of the current schema, as written; ``changes`` override any
+    column."""
     row = {
-        "schema_version": results.SCHEMA_VERSION, "suite": "synthetic", "arch": arch,
+        "schema_version": SCHEMA_VERSION, "suite": "synthetic", "arch": arch,
         "family": family, "config": "{}", "dataset": "mnist5k", "device": "cpu",
         "dtype": "fp32", "mode": "infer", "batch_size": 1, "input_shape": "1x32x32", "seed": 0,
         "threads": 2, "status": "ok", "message": "", "params": 100_000, "macs": 10_000_000,
         "flops": 20_000_000, "time_median_ms": 2.0, "time_p90_ms": 2.5,
         "throughput_per_s": 500.0, "achieved_gflops_per_s": 10.0, "hw_efficiency": 0.1,
-        "peak_mem_mb": 5.0, "epochs": 2, "time_budget_s": None, **results.SETTING_DEFAULTS,
+        "peak_mem_mb": 5.0, "epochs": 2, "time_budget_s": None, **Backend().columns(),
     }  # fmt: skip
     return {**row, **changes}
 
@@ -74,12 +77,13 @@ def measured_net(arch: str, family: str, accuracy: float | None, **changes) -> l
 
 
 def write_run(path, rows: list[dict], curves: list[dict] = (), env: dict | None = None):
-    """A run directory as `archbench run` leaves it: rows.jsonl, results.csv, curves, env."""
+    """A run directory as `archbench run` leaves it: rows.jsonl (each row checked against
+    the schema), results.csv, curves, env."""
     path.mkdir(parents=True, exist_ok=True)
     for row in rows:
-        results.RowLog(path / results.ROWS_FILE).append(row)
+        results.JsonLines(path / results.ROWS_FILE).append(Row.from_record(row).record())
     for curve in curves:
-        results.RowLog(path / results.CURVES_FILE).append(curve)
+        results.JsonLines(path / results.CURVES_FILE).append(curve)
     results.write_results_csv(path)
     calibration = {"dtype": "fp32", "matmul_gflops_per_s": 100.0}
     environment = env or {

@@ -9,9 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.data import DataSpec, load_dataset
+from benchmarks.data import load_images
 from benchmarks.data.cache import tree_checksum
 from benchmarks.errors import UserError
+from benchmarks.tasks import DataSpec
 
 from helpers import write_fake_cifar10
 
@@ -31,7 +32,7 @@ def write_image_tree(root, per_class: int = 2, size: int = 8) -> None:
 
 def test_cifar10_in_torchvisions_format(tmp_path):
     write_fake_cifar10(tmp_path)
-    dataset = load_dataset("cifar10", data_root=tmp_path, cache_dir=tmp_path / "cache")
+    dataset = load_images("cifar10", data_root=tmp_path, cache_dir=tmp_path / "cache")
     assert (
         dataset.train_images.shape == (20, 3, 32, 32) and dataset.train_images.dtype == torch.uint8
     )
@@ -47,8 +48,8 @@ def test_image_folder_tree_and_its_archive_give_the_same_data(tmp_path):
     archive = tmp_path / "mydata.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tree, arcname="mydata")
-    from_tree = load_dataset(f"imagefolder:{tree}", cache_dir=tmp_path / "cache")
-    from_archive = load_dataset(f"imagefolder:{archive}", cache_dir=tmp_path / "cache")
+    from_tree = load_images(f"imagefolder:{tree}", cache_dir=tmp_path / "cache")
+    from_archive = load_images(f"imagefolder:{archive}", cache_dir=tmp_path / "cache")
     for dataset in (from_tree, from_archive):
         assert dataset.classes == tuple(sorted(CLASSES))  # sorted names give the label indices
         assert dataset.train_images.shape == (6, 3, 8, 8) and dataset.test_images.shape == (
@@ -63,7 +64,7 @@ def test_image_folder_tree_and_its_archive_give_the_same_data(tmp_path):
 
 def test_cifar10_found_as_a_tree_or_archive_under_the_data_root(tmp_path):
     write_image_tree(tmp_path / "cifar10-jpeg")
-    dataset = load_dataset("cifar10", data_root=tmp_path, cache_dir=tmp_path / "cache")
+    dataset = load_images("cifar10", data_root=tmp_path, cache_dir=tmp_path / "cache")
     assert dataset.classes == tuple(sorted(CLASSES)) and dataset.name == "cifar10"
 
 
@@ -71,23 +72,23 @@ def test_decoded_images_are_cached_by_checksum(tmp_path, monkeypatch):
     tree = tmp_path / "data"
     write_image_tree(tree)
     cache = tmp_path / "cache"
-    first = load_dataset(f"imagefolder:{tree}", cache_dir=cache)
+    first = load_images(f"imagefolder:{tree}", cache_dir=cache)
     (cached_file,) = cache.glob("*.npz")
     assert tree_checksum(tree)[:16] in cached_file.name
 
     from benchmarks.data import imagefolder
 
     monkeypatch.setattr(imagefolder, "decode", lambda *args: pytest.fail("decoded again"))
-    second = load_dataset(f"imagefolder:{tree}", cache_dir=cache)
+    second = load_images(f"imagefolder:{tree}", cache_dir=cache)
     assert torch.equal(first.test_images, second.test_images) and first.classes == second.classes
 
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tree / "train" / "bird" / "new.png")
     with pytest.raises(pytest.fail.Exception, match="decoded again"):
-        load_dataset(f"imagefolder:{tree}", cache_dir=cache)  # a changed tree is decoded anew
+        load_images(f"imagefolder:{tree}", cache_dir=cache)  # a changed tree is decoded anew
 
 
 def test_mnist5k_is_embedded_padded_and_split():
-    dataset = load_dataset("mnist5k")
+    dataset = load_images("mnist5k")
     assert dataset.train_images.shape == (4000, 1, 32, 32) and dataset.test_images.shape == (
         1000,
         1,
@@ -104,15 +105,19 @@ def test_mnist5k_is_embedded_padded_and_split():
 
 def test_missing_data_set_says_where_it_looked_and_how_to_get_it(tmp_path):
     with pytest.raises(UserError, match=r"cifar10 not found under .*--download"):
-        load_dataset("cifar10", data_root=tmp_path)
+        load_images("cifar10", data_root=tmp_path)
     with pytest.raises(UserError, match="unknown data set 'cifar11'"):
-        load_dataset("cifar11")
+        load_images("cifar11")
+    with pytest.raises(
+        UserError, match=r"unknown data set 'cifar11'; choose from mnist5k.*sort_of"
+    ):
+        DataSpec("cifar11").load()
     with pytest.raises(UserError, match="no ImageFolder"):
-        load_dataset(f"imagefolder:{tmp_path / 'nothing'}")
+        load_images(f"imagefolder:{tmp_path / 'nothing'}")
 
 
 def test_subset_is_fixed_by_seed_and_keeps_the_test_set():
-    dataset = load_dataset("mnist5k")
+    dataset = load_images("mnist5k")
     small = dataset.subset(500)
     assert len(small.train_labels) == 500 and torch.equal(small.test_labels, dataset.test_labels)
     assert torch.equal(small.train_labels, dataset.subset(500).train_labels)

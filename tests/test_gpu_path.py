@@ -9,13 +9,14 @@ import pytest
 import torch
 
 import architectures
+from architectures import Family
 from benchmarks import results, runner
 from benchmarks.data import sort_of_clevr
 from benchmarks.measure import device as device_module
 from benchmarks.measure.calibration import Calibration
 from benchmarks.measure.device import Backend, check_dtype, grad_scaler, precision, use_math
 from benchmarks.measure.latency import TimingConfig, time_calls, timer_for
-from benchmarks.plots import labelled
+from benchmarks.schema import Mode
 from benchmarks.suites import Entry, Suite, load_suite, parse_suite
 from benchmarks.train import TrainConfig, shuffled_batches
 
@@ -104,7 +105,7 @@ def test_an_out_of_memory_job_is_recorded_and_the_run_goes_on(scratch_registry, 
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80 GiB")
             return super().forward(x)
 
-    architectures.register("oom_net", family="test", paper="none", input_shape=(3, 8, 8))(
+    architectures.register("oom_net", family=Family.OTHER, paper="none", input_shape=(3, 8, 8))(
         OutOfMemoryNet
     )
     suite = Suite(
@@ -128,7 +129,9 @@ def test_backend_settings_and_dtype_are_applied_and_recorded(scratch_registry, t
             seen.append(x.is_contiguous(memory_format=torch.channels_last))
             return super().forward(x)
 
-    architectures.register("tiny", family="test", paper="none", input_shape=(3, 8, 8))(LayoutNet)
+    architectures.register("tiny", family=Family.OTHER, paper="none", input_shape=(3, 8, 8))(
+        LayoutNet
+    )
     jobs = runner.expand_jobs(tiny_suite(channels_last=True, dtype="bf16"), CPU, threads=1)
     rows = run_jobs(jobs, tmp_path)
     assert all(seen) and len(seen) > 5
@@ -197,14 +200,17 @@ def test_entries_set_their_own_dtype_batch_sizes_and_name_lists(toy_architecture
     suite = parse_suite("mixed", text, source="test")
     assert len(suite.entries) == 5  # tiny in bf16, tiny, the list's two, tiny NHWC
     jobs = runner.expand_jobs(suite.replace(timing=FAST_TIMING), CPU, threads=1)
-    described = [(job.arch, job.dtype, job.mode, job.batch_size) for job in jobs]
+    described = [
+        (job.identity.arch, job.identity.dtype, str(job.identity.mode), job.identity.batch_size)
+        for job in jobs
+    ]
     assert described == [
         ("tiny", "bf16", "infer", 1), ("tiny", "bf16", "infer", 8), ("tiny", "bf16", "train", 32),
         ("tiny", "fp32", "infer", 1), ("tiny", "fp32", "infer", 8), ("tiny", "fp32", "train", 32),
         ("tiny", "fp32", "infer", 1),
     ]  # fmt: skip
     assert [job.backend.channels_last for job in jobs] == [False] * 6 + [True]
-    assert len({results.row_key(job.identity()) for job in jobs}) == len(jobs)
+    assert len({job.identity.key() for job in jobs}) == len(jobs)
 
 
 def test_each_dtype_is_calibrated_and_used_for_its_rows(toy_architectures, tmp_path):
@@ -232,19 +238,10 @@ def test_labels_name_the_dtype_and_settings_where_rows_differ():
         result_row("resnet20", "resnet", dtype="bf16", compile=True),
         result_row("resnet20", "resnet", dtype="fp32"),
     ]
-    assert set(labelled(results.to_frame(rows))["label"]) == {
+    assert set(results.labelled(results.to_frame(rows))["label"]) == {
         "resnet20 [bf16, compile]", "resnet20 [fp32]"
     }  # fmt: skip
-    assert list(labelled(results.to_frame(rows[:1]))["label"]) == ["resnet20"]
-
-
-def test_rows_from_before_the_settings_match_rows_with_them_off(tmp_path):
-    old = {key: value for key, value in result_row("resnet20", "resnet").items()}
-    for key in results.SETTING_DEFAULTS:
-        del old[key]
-    (tmp_path / results.ROWS_FILE).write_text(json.dumps(old) + "\n")
-    loaded = results.load(tmp_path).iloc[0]
-    assert results.row_key(loaded) == results.row_key(result_row("resnet20", "resnet"))
+    assert list(results.labelled(results.to_frame(rows[:1]))["label"]) == ["resnet20"]
 
 
 def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
@@ -255,10 +252,10 @@ def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
         suite, torch.device("cuda"), threads=1, data_root=str(tmp_path / "data"),
         cache_dir=str(tmp_path / "cache"),
     )  # fmt: skip
-    assert all(job.device == "cuda" for job in jobs)
+    assert all(job.identity.device == "cuda" for job in jobs)
     assert all(job.backend == Backend(channels_last=True, cudnn_benchmark=True) for job in jobs)
 
-    efficiency = [job for job in jobs if job.data is None]
+    efficiency = [job.identity for job in jobs if job.data is None]
     everything = set(architectures.list_architectures())
     for setting in (
         ("bf16", "infer", 1), ("bf16", "infer", 256), ("bf16", "train", 256),
@@ -267,20 +264,22 @@ def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
         timed = {j.arch for j in efficiency if (j.dtype, j.mode, j.batch_size) == setting}
         assert timed == everything, setting
     assert len(efficiency) == 5 * len(everything)
-    assert all(job.training is None for job in efficiency)
+    assert not any(job.trains for job in jobs if job.data is None)
 
-    trained = {job.arch: job for job in jobs if job.training is not None}
+    trained = {job.identity.arch: job for job in jobs if job.trains}
     depth = {"plain20", "plain56", "resnet20", "resnet56"}
     width = {"resnet20", "resnet20_grouped", "resnet20_dw", "mobilenet_v2", "resnext29_2x32d"}
     fusion = {"fusion_concat", "fusion_film", "fusion_xattn", "fusion_rn"}
     assert set(trained) == depth | width | {"resnet18_cifar"} | fusion
     assert all(job.data.name == "cifar10" for name, job in trained.items() if name not in fusion)
     assert all(job.data.name == "sort_of_clevr" for name, job in trained.items() if name in fusion)
-    assert all(job.dtype == "bf16" and job.mode == "train" for job in trained.values())
-    assert trained["resnet18_cifar"].training.target_accuracy == 0.94
-    assert trained["resnet20"].training.target_accuracy == 0.91
-    assert len({trained[name].training for name in depth | width}) == 1  # one budget for all
-    budgets = [job.training.time_budget_s for job in trained.values()]
+    assert all(
+        job.identity.dtype == "bf16" and job.identity.mode is Mode.TRAIN for job in trained.values()
+    )
+    assert trained["resnet18_cifar"].recipe.target_accuracy == 0.94
+    assert trained["resnet20"].recipe.target_accuracy == 0.91
+    assert len({trained[name].recipe for name in depth | width}) == 1  # one budget for all
+    budgets = [job.recipe.time_budget_s for job in trained.values()]
     assert all(budgets) and sum(budgets) <= 6 * 60  # training caps leave room in 8 minutes
     assert len(jobs) == len(efficiency) + len(trained)  # no inference rows from training entries
 
@@ -288,7 +287,7 @@ def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
 def test_training_rows_carry_the_training_loops_hardware_efficiency(toy_architectures, tmp_path):
     calibration = Calibration("cpu", "fp32", 8, 1e-3, 100.0, "", 1e-3, 100.0)
     suite = tiny_suite(dataset="mnist5k", training=TrainConfig(epochs=2, train_subset=64))
-    jobs = [job for job in runner.expand_jobs(suite, CPU, threads=1) if job.mode == "train"]
+    jobs = [job for job in runner.expand_jobs(suite, CPU, threads=1) if job.trains]
     row = run_jobs(jobs, tmp_path, {"fp32": calibration})[0]
     assert row["train_steps"] == 2 * 64 // 4
     achieved = row["step_gflop"] * row["train_steps"] / row["train_time_s"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import matplotlib.colors
 import pytest
 
-from benchmarks import plots
-from benchmarks.catalog import FAMILY_ORDER
-from benchmarks.train_vqa import GROUPS, group_name
+from architectures import Family
+from benchmarks import plots, results
+from benchmarks.schema import Identity
+from benchmarks.tasks.vqa import BY_SUBTYPE
 
 from helpers import measured_net, result_row, write_run
 
-SUBTYPES = [group_name(kind, subtype) for kind, subtype in GROUPS]
+SUBTYPES = [metric.name for metric in BY_SUBTYPE]
 
 
 def fusion_rows(arch: str, rel: float, nonrel: float) -> list[dict]:
@@ -23,10 +24,9 @@ def fusion_rows(arch: str, rel: float, nonrel: float) -> list[dict]:
 
 
 def curve(arch: str, family: str, epoch: int, **metrics) -> dict:
-    identity = result_row(arch, family, mode="train", batch_size=64)
-    keys = ("suite", "arch", "family", "config", "dataset", "device", "dtype", "mode",
-            "batch_size", "input_shape", "seed")  # fmt: skip
-    return {**{key: identity[key] for key in keys}, "epoch": epoch, **metrics}
+    """One epoch's record of curves.jsonl: the job's identity, the epoch's metrics."""
+    identity = Identity.from_record(result_row(arch, family, mode="train", batch_size=64))
+    return {**identity.record(), "epoch": epoch, **metrics}
 
 
 @pytest.fixture
@@ -56,12 +56,13 @@ def full_run(tmp_path):
         {**curve("fusion_xattn", "fusion", 1, test_acc=0.9, train_loss=0.3, **subtypes, **kinds),
          "dataset": "sort_of_clevr", "input_shape": "3x75x75"}
     ]  # fmt: skip
-    return plots.load_run(write_run(tmp_path / "run", rows, curves))
+    return results.load_run(write_run(tmp_path / "run", rows, curves))
 
 
 def test_every_figure_is_drawn_from_a_complete_run(full_run):
     drawn = plots.draw(full_run)
-    assert list(drawn.written) == [name for name, _ in plots.FIGURE_LIST]
+    assert list(drawn.written) == [name for name, _ in plots.figure_list()]
+    assert "question_kinds" in drawn.written  # the question-answering task's figure
     assert drawn.skipped == {}
     for name in drawn.written:
         for suffix in plots.FORMATS:
@@ -84,18 +85,18 @@ def test_figures_have_the_expected_panels_and_series(full_run):
     curves = plots.training_curves(full_run)
     assert len(curves.axes) == 6  # (accuracy, loss, by question kind) x two data sets
     assert [ax.get_visible() for ax in curves.axes[2::3]] == [False, True]  # mnist5k has no kinds
-    kinds = plots.question_kinds(full_run)
+    kinds = plots.figure_list()[-1][1](full_run)
     assert len(kinds.axes) == 2  # by kind, and per subtype from the curves
     floors = [line for line in kinds.axes[0].collections if line.get_linestyle()[0][1]]
     assert len(floors) == 2  # a dashed floor for each kind
 
 
 def test_family_colours_are_fixed_across_figures(full_run):
-    assert set(FAMILY_ORDER) <= set(plots.FAMILY_COLOURS)
+    assert set(Family) <= set(plots.FAMILY_COLOURS)
     figure = plots.accuracy_vs_flops(full_run)
     points = figure.axes[0].collections[-1]  # the scatter drawn over the error bars
     colours = {matplotlib.colors.to_hex(c) for c in points.get_facecolors()}
-    expected = {matplotlib.colors.to_hex(plots.FAMILY_COLOURS[f]) for f in
+    expected = {matplotlib.colors.to_hex(plots.family_colour(f)) for f in
                 ("plain", "resnet", "separable", "densenet", "grouped")}  # fmt: skip
     assert colours == expected
     bars = plots.latency_bars(full_run).axes[0].patches
@@ -104,7 +105,7 @@ def test_family_colours_are_fixed_across_figures(full_run):
 
 def test_a_run_without_training_draws_what_it_can_and_says_what_it_skipped(tmp_path):
     rows = measured_net("resnet20", "resnet", None) + measured_net("plain20", "plain", None)
-    run = plots.load_run(write_run(tmp_path / "run", rows))
+    run = results.load_run(write_run(tmp_path / "run", rows))
     drawn = plots.draw(run)
     assert set(drawn.written) == {"latency", "throughput", "achieved_flops"}
     assert set(drawn.skipped) == {
@@ -115,7 +116,7 @@ def test_a_run_without_training_draws_what_it_can_and_says_what_it_skipped(tmp_p
 
 
 def test_one_batch_size_has_no_throughput_curve(tmp_path):
-    run = plots.load_run(write_run(tmp_path / "run", [result_row("resnet20", "resnet")]))
+    run = results.load_run(write_run(tmp_path / "run", [result_row("resnet20", "resnet")]))
     assert "one inference batch size" in plots.draw(run).skipped["throughput"]
 
 
@@ -138,7 +139,7 @@ def test_bar_panels_align_rows_and_use_log_scale_across_decades(tmp_path):
         result_row("resnet56", "resnet", achieved_gflops_per_s=500.0),
         result_row("resnet56", "resnet", mode="train", batch_size=512, achieved_gflops_per_s=90.0),
     ]
-    figure = plots.achieved_flops(plots.load_run(write_run(tmp_path, rows)))
+    figure = plots.achieved_flops(results.load_run(write_run(tmp_path, rows)))
     infer, train = figure.axes[:2]
     assert infer.get_ylim() == train.get_ylim() == (1.5, -0.5)
     assert infer.get_xscale() == "log" and train.get_xscale() == "linear"

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import architectures
-from architectures import InputKind, RegistryError
+from architectures import Change, Family, InputKind, RegistryError, Relations
 
 from helpers import TinyNet
 
@@ -40,13 +40,13 @@ def test_unknown_config_key_names_the_valid_keys():
 
 
 def test_duplicate_registration_is_an_error(scratch_registry):
-    architectures.register("tiny", family="test", paper="none")(TinyNet)
+    architectures.register("tiny", family=Family.OTHER, paper="none")(TinyNet)
     with pytest.raises(RegistryError, match="already registered"):
-        architectures.register("tiny", family="test", paper="none")(TinyNet)
+        architectures.register("tiny", family=Family.OTHER, paper="none")(TinyNet)
 
 
 def test_registered_variant_is_built_with_its_defaults(scratch_registry):
-    architectures.register("tiny8", family="test", paper="none", width=8)(TinyNet)
+    architectures.register("tiny8", family=Family.OTHER, paper="none", width=8)(TinyNet)
     assert "tiny8" in architectures.list_architectures()
     assert architectures.create("tiny8").conv.out_channels == 8
     assert architectures.create("tiny8", width=2).conv.out_channels == 2
@@ -57,19 +57,46 @@ def test_builder_must_take_num_classes_and_in_channels(scratch_registry):
         return nn.Identity()
 
     with pytest.raises(RegistryError, match="num_classes"):
-        architectures.register("broken", family="test", paper="none")(no_classes)
+        architectures.register("broken", family=Family.OTHER, paper="none")(no_classes)
 
 
 def test_variant_defaults_must_be_builder_arguments(scratch_registry):
     with pytest.raises(RegistryError, match="takes no argument depth"):
-        architectures.register("broken", family="test", paper="none", depth=3)(TinyNet)
+        architectures.register("broken", family=Family.OTHER, paper="none", depth=3)(TinyNet)
 
 
 def test_token_inputs_need_a_length_and_a_vocabulary(scratch_registry):
-    with pytest.raises(RegistryError, match="token_length and a vocab_size"):
+    with pytest.raises(RegistryError, match=r"keyword arguments \['vocab_size'\]"):
         architectures.register(
-            "broken", family="test", paper="none", input_kind=InputKind.IMAGE_TOKENS
+            "broken", family=Family.OTHER, paper="none", input_kind=InputKind.IMAGE_TOKENS
         )(TinyNet)
+
+
+def test_families_are_a_closed_set_in_presentation_order(scratch_registry):
+    with pytest.raises(RegistryError, match="unknown family 'test'"):
+        architectures.register("tiny", family="test", paper="none")(TinyNet)
+    assert [family.value for family in Family][:3] == ["plain", "resnet", "densenet"]
+    assert Family.parse("torchvision") is Family.OTHER  # older rows named the library
+
+
+@pytest.mark.parametrize("name", architectures.list_architectures())
+def test_declared_twins_exist_and_share_the_depth(name):
+    relations = architectures.spec(name).relations
+    if relations.twin is None:
+        return
+    twin = architectures.spec(relations.twin)
+    assert twin.relations.depth == relations.depth
+    if relations.change is Change.RESIDUAL:
+        assert twin.family is Family.PLAIN
+    assert twin.input_kind is architectures.spec(name).input_kind
+
+
+def test_relations_name_what_changed_from_the_twin():
+    assert architectures.spec("resnet56").relations == Relations(56, "plain56", Change.RESIDUAL)
+    assert architectures.spec("resnet20_dw").relations.change is Change.SEPARABLE
+    assert architectures.spec("fusion_xattn").relations.twin == "fusion_concat"
+    with pytest.raises(RegistryError, match="a twin needs its change"):
+        Relations(twin="resnet20")
 
 
 def test_invalid_config_value_is_a_clear_error():
@@ -117,7 +144,7 @@ def test_image_tokens_input_kind_gives_image_and_token_ids(scratch_registry):
 
 def test_torchvision_models_by_name():
     arch = architectures.spec("torchvision:resnet18")
-    assert arch.family == "torchvision" and arch.input_shape == (3, 224, 224)
+    assert arch.family is Family.OTHER and arch.input_shape == (3, 224, 224)
     model = architectures.create("torchvision:resnet18", num_classes=5, in_channels=1).eval()
     with torch.no_grad():
         assert model(torch.randn(2, 1, 64, 64)).shape == (2, 5)

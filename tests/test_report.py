@@ -22,7 +22,7 @@ def small_run(tmp_path, failed: bool = False):
 
 
 def test_markdown_report_has_environment_findings_tables_figures(tmp_path):
-    run = plots.load_run(small_run(tmp_path))
+    run = results.load_run(small_run(tmp_path))
     markdown_path, _ = report.write_report(run, plots.draw(run))
     markdown = markdown_path.read_text()
     for heading in ("## Environment", "## Findings", "## Results", "## Figures", "## Failures"):
@@ -37,7 +37,7 @@ def test_markdown_report_has_environment_findings_tables_figures(tmp_path):
 
 
 def test_html_report_is_self_contained(tmp_path):
-    run = plots.load_run(small_run(tmp_path))
+    run = results.load_run(small_run(tmp_path))
     _, html_path = report.write_report(run, plots.draw(run))
     page = html_path.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") >= 3
@@ -46,7 +46,7 @@ def test_html_report_is_self_contained(tmp_path):
 
 
 def test_failures_are_listed(tmp_path):
-    run = plots.load_run(small_run(tmp_path, failed=True))
+    run = results.load_run(small_run(tmp_path, failed=True))
     markdown = report.to_markdown(report.build(run, plots.draw(run)), run.path)
     failures = markdown.split("## Failures")[1]
     assert "densenet40_k12" in failures and "out of memory" in failures

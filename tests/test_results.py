@@ -1,4 +1,5 @@
-"""The results schema: round trips, validation, environment."""
+"""The results schema and a run's files: typed rows, round trips, validation, labels,
+environment."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import results
+from benchmarks import results, schema
+from benchmarks.measure.device import Backend
+from benchmarks.schema import SAMPLES_COLUMN, Config, Identity, Mode, Row, SchemaError, Status
+
+from helpers import result_row
 
 
 def make_row(**changes) -> dict:
     row = {
-        "schema_version": results.SCHEMA_VERSION,
+        "schema_version": schema.SCHEMA_VERSION,
         "suite": "quick",
         "arch": "resnet20",
         "family": "resnet",
@@ -30,19 +35,24 @@ def make_row(**changes) -> dict:
         "message": "",
         "params": 269722,
         "time_median_ms": 2.5,
-        results.SAMPLES_COLUMN: [2.4, 2.5, 2.6],
+        SAMPLES_COLUMN: [2.4, 2.5, 2.6],
     }
     return {**row, **changes}
 
 
+def write(path, *rows: dict) -> None:
+    log = results.JsonLines(path / results.ROWS_FILE)
+    for row in rows:
+        log.append(row)
+
+
 def test_jsonl_and_csv_round_trip(tmp_path):
-    log = results.RowLog(tmp_path / results.ROWS_FILE)
-    log.append(make_row())
-    log.append(make_row(batch_size=64, time_median_ms=40.0))
+    write(tmp_path, make_row(), make_row(batch_size=64, time_median_ms=40.0))
     table = results.write_results_csv(tmp_path)
     from_jsonl = results.load(tmp_path / results.ROWS_FILE)
     from_csv = results.load(tmp_path / results.RESULTS_FILE)
-    assert list(from_jsonl.columns[: len(results.COLUMN_NAMES)]) == list(results.COLUMN_NAMES)
+    names = schema.column_names()
+    assert list(from_jsonl.columns[: len(names)]) == list(names)
     pd.testing.assert_frame_equal(from_jsonl, table)
     assert list(from_csv["batch_size"]) == [1, 64]
     assert list(from_csv["time_median_ms"]) == [2.5, 40.0]
@@ -50,20 +60,16 @@ def test_jsonl_and_csv_round_trip(tmp_path):
 
 
 def test_raw_samples_load_on_request_from_either_file(tmp_path):
-    log = results.RowLog(tmp_path / results.ROWS_FILE)
-    log.append(make_row())
-    log.append(make_row(batch_size=64, **{results.SAMPLES_COLUMN: [40.0, 41.0]}))
+    write(tmp_path, make_row(), make_row(batch_size=64, **{SAMPLES_COLUMN: [40.0, 41.0]}))
     results.write_results_csv(tmp_path)
-    assert results.SAMPLES_COLUMN not in results.load(tmp_path)
+    assert SAMPLES_COLUMN not in results.load(tmp_path)
     for path in (tmp_path, tmp_path / results.RESULTS_FILE):
-        samples = results.load(path, samples=True)[results.SAMPLES_COLUMN]
+        samples = results.load(path, samples=True)[SAMPLES_COLUMN]
         assert list(samples) == [[2.4, 2.5, 2.6], [40.0, 41.0]]
 
 
 def test_latest_row_of_a_job_wins(tmp_path):
-    log = results.RowLog(tmp_path / results.ROWS_FILE)
-    log.append(make_row(status="failed"))
-    log.append(make_row(status="ok"))
+    write(tmp_path, make_row(status="failed"), make_row(status="ok"))
     assert list(results.load(tmp_path)["status"]) == ["ok"]
 
 
@@ -74,7 +80,7 @@ def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path):
 
 
 def test_other_schema_version_is_refused(tmp_path):
-    results.RowLog(tmp_path / results.ROWS_FILE).append(make_row(schema_version=99))
+    write(tmp_path, make_row(schema_version=99))
     with pytest.raises(results.UserError, match="schema version"):
         results.load(tmp_path)
 
@@ -102,9 +108,72 @@ def test_summary_gives_accuracy_mean_and_std_over_seeds():
 
 
 def test_every_schema_column_has_unit_and_meaning_documented():
-    assert len(set(results.COLUMN_NAMES)) == len(results.COLUMN_NAMES)
-    assert all(column.meaning for column in results.COLUMNS)
-    assert set(results.KEY_COLUMNS) <= set(results.COLUMN_NAMES)
+    names = schema.column_names()
+    assert len(set(names)) == len(names)
+    assert all(column.meaning for column in schema.columns())
+    assert set(schema.key_fields()) <= set(names)
+    assert {"threads", *Backend.names()} <= set(schema.key_fields())  # compare matches on them
+    assert {"test_acc_rel", "floor_rel"} <= set(names)  # declared by the question-answering task
+
+
+def test_a_row_round_trips_through_its_record():
+    record = {**result_row("resnet20", "resnet", config='{"depth": 56}'), "message": "x"}
+    record = {key: value for key, value in record.items() if value is not None}
+    row = Row.from_record(record)
+    assert row.identity.config == Config({"depth": 56}) and row.identity.mode is Mode.INFER
+    assert row.status is Status.OK and row.times.time_median_ms == 2.0
+    assert row.record() == record
+
+
+def test_a_column_the_schema_does_not_declare_cannot_be_written(tmp_path):
+    row = Row.from_record(result_row("resnet20", "resnet"))
+    with pytest.raises(SchemaError, match=r"undeclared columns \['top5_acc'\]"):
+        row.but(metrics={"top5_acc": 0.99}).record()
+    with pytest.raises(SchemaError, match=r"unknown columns \['latency_ms'\]"):
+        Row.from_record({**result_row("resnet20", "resnet"), "latency_ms": 2.0})
+
+
+def test_a_task_cannot_redeclare_a_column_with_another_meaning(scratch_tasks):
+    with pytest.raises(SchemaError, match="already declared"):
+        schema.declare(schema.Column("test_acc", "%", "something else"))
+
+
+def test_identity_key_and_label():
+    identity = Identity.from_record(
+        result_row("densenet40_k12", "densenet", config='{"depth": 22}')
+    )
+    assert identity.label() == "densenet40_k12 (depth=22)"
+    details = ("mode", "batch_size", "dataset", "dtype", "threads")
+    assert (
+        identity.label(details)
+        == "densenet40_k12 (depth=22) infer b=1 on mnist5k [fp32, 2 threads]"
+    )
+    assert identity.key() == tuple(identity.record()[name] for name in schema.key_fields())
+    assert len(identity.key(without=("seed",))) == len(identity.key()) - 1
+    with pytest.raises(ValueError, match="not identity columns"):
+        identity.key(without=("colour",))
+
+
+def test_labels_name_only_the_conditions_that_differ():
+    rows = [
+        result_row("resnet20", "resnet", dtype="bf16", compile=True),
+        result_row("resnet20", "resnet", dtype="fp32", threads=1),
+    ]
+    assert results.labels(results.to_frame(rows)) == [
+        "resnet20 [bf16, compile, 2 threads]", "resnet20 [fp32, 1 threads]"
+    ]  # fmt: skip
+
+
+def test_rows_written_before_the_backend_settings_read_back_with_them_off(tmp_path):
+    old = {key: value for key, value in result_row("resnet20", "resnet").items()}
+    for key in Backend.names():
+        del old[key]
+    (tmp_path / results.ROWS_FILE).write_text(json.dumps(old) + "\n")
+    loaded = results.load(tmp_path)
+    assert results.keys(loaded) == results.keys(
+        results.to_frame([result_row("resnet20", "resnet")])
+    )
+    assert not loaded[list(Backend.names())].any(axis=None)
 
 
 def test_environment_records_what_numbers_depend_on():

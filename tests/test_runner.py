@@ -9,8 +9,9 @@ import torch
 
 import architectures
 from benchmarks import results, runner
+from benchmarks.schema import SAMPLES_COLUMN, Mode, Status
 from benchmarks.suites import Entry, Suite
-from benchmarks.train import TrainConfig
+from benchmarks.train import OptimizerStep, TrainConfig
 
 from helpers import FAST_TIMING
 
@@ -31,13 +32,13 @@ def run_suite(suite: Suite, out, executor=None, done=()) -> runner.RunOutcome:
 
 def test_expand_jobs_one_per_batch_size_plus_training(toy_architectures):
     jobs = runner.expand_jobs(suite_of("tiny", batch_sizes=(1, 8), train_batch_size=4), CPU, 1)
-    assert [(job.mode, job.batch_size) for job in jobs] == [
-        ("infer", 1),
-        ("infer", 8),
-        ("train", 4),
+    assert [(job.identity.mode, job.identity.batch_size) for job in jobs] == [
+        (Mode.INFER, 1),
+        (Mode.INFER, 8),
+        (Mode.TRAIN, 4),
     ]
     no_training = suite_of("tiny", batch_sizes=(1,), train_batch_size=0)
-    assert [job.mode for job in runner.expand_jobs(no_training, CPU, 1)] == ["infer"]
+    assert [job.identity.mode for job in runner.expand_jobs(no_training, CPU, 1)] == [Mode.INFER]
 
 
 def test_rows_are_complete_and_written_as_they_finish(toy_architectures, tmp_path):
@@ -51,20 +52,20 @@ def test_rows_are_complete_and_written_as_they_finish(toy_architectures, tmp_pat
     assert infer["macs"] == 6 * 6 * 4 * 27 + 40  # 8x8 input, 3x3 conv without padding
     assert infer["step_gflop"] == pytest.approx(infer["flops"] * 2 / 1e9)
     assert train["step_gflop"] > 2 * infer["step_gflop"]  # forward + backward at batch 4
-    assert len(infer[results.SAMPLES_COLUMN]) == infer["time_n"] >= 3
+    assert len(infer[SAMPLES_COLUMN]) == infer["time_n"] >= 3
     assert infer["throughput_per_s"] == pytest.approx(2 / (infer["time_median_ms"] / 1e3))
     table = results.load(tmp_path)
-    assert len(table) == 2 and results.SAMPLES_COLUMN not in table.columns
+    assert len(table) == 2 and SAMPLES_COLUMN not in table.columns
 
 
 def test_failures_become_rows_and_the_run_goes_on(toy_architectures, tmp_path):
     outcome = run_suite(suite_of("broken", "nan", "tiny", train_batch_size=0), tmp_path)
-    by_arch = {row["arch"]: row for row in outcome.rows}
-    assert by_arch["broken"]["status"] == "failed"
-    assert "broken on purpose" in by_arch["broken"]["message"]
-    assert by_arch["nan"]["status"] == "failed" and "non-finite" in by_arch["nan"]["message"]
-    assert by_arch["tiny"]["status"] == "ok"
-    assert [row["arch"] for row in outcome.failures] == ["broken", "nan"]
+    by_arch = {row.identity.arch: row for row in outcome.rows}
+    assert by_arch["broken"].status is Status.FAILED
+    assert "broken on purpose" in by_arch["broken"].message
+    assert by_arch["nan"].status is Status.FAILED and "non-finite" in by_arch["nan"].message
+    assert by_arch["tiny"].status is Status.OK
+    assert [row.identity.arch for row in outcome.failures] == ["broken", "nan"]
 
 
 def test_resume_runs_only_what_is_missing_or_failed(toy_architectures, tmp_path):
@@ -75,7 +76,7 @@ def test_resume_runs_only_what_is_missing_or_failed(toy_architectures, tmp_path)
         suite_of("tiny", "broken", batch_sizes=(2, 3), train_batch_size=0), tmp_path, done=done
     )
     assert second.skipped == 1  # tiny b=2 was done; broken b=2 failed and is tried again
-    assert {(row["arch"], row["batch_size"]) for row in second.rows} == {
+    assert {(row.identity.arch, row.identity.batch_size) for row in second.rows} == {
         ("broken", 2),
         ("tiny", 3),
         ("broken", 3),
@@ -97,7 +98,7 @@ class InterruptAfterFirst:
     """An executor that is interrupted (Ctrl-C) after its first row."""
 
     def run(self, jobs, calibrations):
-        yield runner.execute(jobs[0], calibrations.get(jobs[0].dtype))
+        yield runner.execute(jobs[0], calibrations.get(jobs[0].identity.dtype))
         raise KeyboardInterrupt
 
 
@@ -116,27 +117,29 @@ def test_isolated_jobs_run_in_child_processes(tmp_path):
         suite_of("resnet20_dw", train_batch_size=0), tmp_path, runner.SubprocessExecutor()
     )
     (row,) = outcome.rows
-    assert row["status"] == "ok" and row["time_n"] >= 3 and row["params"] == 39_018
+    assert row.ok and row.times.time_n >= 3 and row.counts.params == 39_018
 
 
 def test_training_jobs_carry_accuracy_and_write_curves(toy_architectures, tmp_path):
     training = TrainConfig(epochs=2, lr=0.05, train_subset=256)
     suite = suite_of("tiny", dataset="mnist5k", seeds=(0, 1), training=training)
     jobs = runner.expand_jobs(suite, CPU, threads=1)
-    assert [(job.mode, job.seed) for job in jobs] == [("infer", 0), ("train", 0), ("train", 1)]
+    assert [(job.identity.mode, job.identity.seed) for job in jobs] == [
+        (Mode.INFER, 0), (Mode.TRAIN, 0), (Mode.TRAIN, 1)
+    ]  # fmt: skip
     outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     infer, *train = outcome.rows
-    assert infer["dataset"] == "mnist5k" and infer["input_shape"] == "1x32x32"
-    assert "test_acc" not in infer
+    assert infer.identity.dataset == "mnist5k" and infer.identity.input_shape == (1, 32, 32)
+    assert infer.training.test_acc is None
     for row in train:
-        assert row["status"] == "ok" and 0 <= row["test_acc"] <= 1
-        assert row["epochs"] == 2 and row["epochs_done"] == 2 and row["train_subset"] == 256
-        assert results.CURVE_COLUMN not in row
+        assert row.ok and 0 <= row.training.test_acc <= 1
+        assert (row.training.epochs, row.training.epochs_done) == (2, 2)
+        assert row.training.train_subset == 256 and row.training.optimizer == "sgd"
     curves = [
         json.loads(line) for line in (tmp_path / results.CURVES_FILE).read_text().splitlines()
     ]
     assert [(c["seed"], c["epoch"]) for c in curves] == [(0, 1), (0, 2), (1, 1), (1, 2)]
-    assert curves[-1]["test_acc"] == train[1]["test_acc"]
+    assert curves[-1]["test_acc"] == train[1].training.test_acc
 
 
 def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_path):
@@ -145,9 +148,9 @@ def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_pat
     jobs = runner.expand_jobs(suite, CPU, threads=1)
     outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     infer, trained = outcome.rows
-    assert infer["status"] == "ok"
-    assert trained["status"] == "diverged" and "epoch 1" in trained["message"]
-    assert trained["time_median_ms"] > 0  # the step time was measured before training
+    assert infer.ok
+    assert trained.status is Status.DIVERGED and "epoch 1" in trained.message
+    assert trained.times.time_median_ms > 0  # the step time was measured before training
 
 
 def test_fusion_nets_train_on_question_answering_rows(tmp_path):
@@ -157,25 +160,47 @@ def test_fusion_nets_train_on_question_answering_rows(tmp_path):
         name="t", entries=(entry,), batch_sizes=(2,), timing=FAST_TIMING, training=training
     )
     jobs = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))
-    assert json.loads(jobs[0].fitted) == {"in_channels": 3, "num_classes": 10, "vocab_size": 24}
+    assert jobs[0].fitted == {"in_channels": 3, "num_classes": 10, "vocab_size": 24}
     outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     infer, trained = outcome.rows
-    assert infer["input_shape"] == "3x75x75" and infer["macs"] > 0
-    assert trained["status"] == "ok" and trained["batch_size"] == 8
-    for column in ("test_acc", "test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"):
-        assert 0 <= trained[column] <= 1, column
+    assert infer.identity.input_shape == (3, 75, 75) and infer.counts.macs > 0
+    assert trained.ok and trained.identity.batch_size == 8
+    assert 0 <= trained.training.test_acc <= 1
+    assert set(trained.metrics) == {"test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"}
+    assert all(0 <= value <= 1 for value in trained.metrics.values())
 
 
 def test_question_answering_step_answers_every_question_of_its_images(tmp_path):
-    """The timed training step of a fusion net is train_vqa's: 8 images, 160 questions."""
+    """The timed training step of a fusion net is its task's: 8 images, 160 questions."""
     entry = Entry("fusion_xattn", dataset="sort_of_clevr:300", train_batch_size=8)
     suite = Suite(name="t", entries=(entry,), batch_sizes=(2,), timing=FAST_TIMING)
     job = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))[-1]
-    assert job.mode == "train" and job.data.name == "sort_of_clevr:300"
-    model = architectures.create(job.arch, **job.overrides())
-    inputs = architectures.spec(job.arch).example_inputs(8, **job.overrides())
-    forward, targets = runner.training_batch(job, model, inputs, 10, CPU)
+    assert job.identity.mode is Mode.TRAIN and job.data.name == "sort_of_clevr:300"
+    model = architectures.create(job.identity.arch, **job.overrides())
+    inputs = runner.job_inputs(job, CPU)
+    forward, targets = job.task.training_batch(model, inputs, 10, CPU, compile=False)
     assert forward().shape == (160, 10) and targets.shape == (160,)
+
+
+def test_the_timed_training_step_is_the_recipes_optimizer_step(
+    toy_architectures, tmp_path, monkeypatch
+):
+    """An AdamW job times AdamW steps, through the OptimizerStep that training takes."""
+    steps = []
+
+    class Recorded(OptimizerStep):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            steps.append(self)
+
+    monkeypatch.setattr(runner, "OptimizerStep", Recorded)
+    recipe = TrainConfig(optimizer="adamw", lr=3e-4, label_smoothing=0.1)
+    jobs = runner.expand_jobs(suite_of("tiny", training=recipe), CPU, threads=1)[-1:]
+    (row,) = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}).rows
+    (step,) = steps
+    assert isinstance(step.optimizer, torch.optim.AdamW) and step.label_smoothing == 0.1
+    assert step.optimizer.param_groups[0]["lr"] == 3e-4
+    assert row.training.optimizer == "adamw" and row.training.test_acc is None
 
 
 def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
@@ -185,11 +210,11 @@ def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
     )
     lines = results.read_rows(tmp_path / results.ROWS_FILE)
     assert len(lines) == 2 + 2 * 2  # infer and train-step rows, each timed twice more
-    sizes = [len(line[results.SAMPLES_COLUMN]) for line in lines if line["mode"] == "infer"]
+    sizes = [len(line[SAMPLES_COLUMN]) for line in lines if line["mode"] == Mode.INFER]
     assert sizes[0] < sizes[1] < sizes[2]  # each round adds its samples to the row
-    infer = results.load(tmp_path).set_index("mode").loc["infer"]
+    infer = results.load(tmp_path).set_index("mode").loc[str(Mode.INFER)]
     assert infer["time_rounds"] == 3 and infer["time_n"] == sizes[2]
-    assert all(row["status"] == "ok" for row in outcome.rows)
+    assert all(row.ok for row in outcome.rows)
 
 
 def test_jobs_that_train_are_not_repeated(toy_architectures, tmp_path):
@@ -197,4 +222,4 @@ def test_jobs_that_train_are_not_repeated(toy_architectures, tmp_path):
     jobs = runner.expand_jobs(suite, CPU, threads=1)
     runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=2)
     modes = [line["mode"] for line in results.read_rows(tmp_path / results.ROWS_FILE)]
-    assert modes == ["infer", "train", "infer"]
+    assert modes == [Mode.INFER, Mode.TRAIN, Mode.INFER]

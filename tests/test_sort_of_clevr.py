@@ -21,7 +21,7 @@ def test_shapes_and_split(data):
     assert data.questions.shape == (60, 20, 4)
     assert data.tokens.shape == (60, 20, soc.QUESTION_LENGTH)
     assert data.bits.shape == (60, 20, 11) and (data.bits.sum(-1) == 3).all()
-    train, test = data.split("train"), data.split("test")
+    train, test = data.train, data.test
     assert len(train.images) == 50 and len(test.images) == 10
     assert torch.equal(test.images, data.images[50:])
 

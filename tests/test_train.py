@@ -6,8 +6,10 @@ import pytest
 import torch
 
 import architectures
-from benchmarks.data import load_dataset
-from benchmarks.train import TrainConfig, augment, lr_factor, train
+from benchmarks.data import load_images
+from benchmarks.schema import Status
+from benchmarks.tasks.classification import augment, train
+from benchmarks.train import TrainConfig, lr_factor
 
 from helpers import TinyNet
 
@@ -45,7 +47,7 @@ def test_schedule_warms_up_peaks_and_ends_at_zero(schedule):
 
 
 def small_mnist():
-    return load_dataset("mnist5k").subset(512)
+    return load_images("mnist5k").subset(512)
 
 
 def fit(seed: int = 0, **config):
@@ -63,7 +65,7 @@ def test_a_fixed_seed_gives_the_same_accuracy_on_a_rerun():
 
 def test_time_budget_stops_training():
     result = fit(epochs=50, time_budget_s=1.0)
-    assert result.status == "ok" and result.epochs_done < 50
+    assert result.status is Status.OK and result.epochs_done < 50
     assert result.train_time_s < 3.0
 
 
@@ -73,7 +75,7 @@ def test_divergence_is_a_status_not_an_exception():
     with torch.no_grad():
         model.fc.weight.fill_(float("nan"))
     result = train(model, small_mnist(), TrainConfig(epochs=3), batch_size=64, device=CPU)
-    assert result.status == "diverged" and "epoch 1" in result.message
+    assert result.status is Status.DIVERGED and "epoch 1" in result.message
     assert result.epochs_done == 0
 
 
@@ -90,6 +92,6 @@ def test_a_short_run_learns_the_digits():
     torch.set_num_threads(2)
     torch.manual_seed(0)
     model = architectures.create("resnet20", in_channels=1)
-    dataset = load_dataset("mnist5k").subset(2000)
+    dataset = load_images("mnist5k").subset(2000)
     result = train(model, dataset, TrainConfig(epochs=2, lr=0.1), batch_size=64, device=CPU)
     assert result.test_acc > 0.8, result

@@ -7,8 +7,10 @@ import torch
 
 import architectures
 from benchmarks.data import sort_of_clevr as soc
+from benchmarks.schema import Status
+from benchmarks.tasks import metric_columns
+from benchmarks.tasks.vqa import VISUAL_QA, colour_blind_answers, floors, train
 from benchmarks.train import TrainConfig
-from benchmarks.train_vqa import colour_blind_answers, floors, train_vqa
 
 CPU = torch.device("cpu")
 
@@ -20,7 +22,7 @@ def data():
 
 def majority_baseline(data) -> float:
     """Test accuracy of answering each subtype with its most common training answer."""
-    train, test = data.split("train"), data.split("test")
+    train, test = data.train, data.test
     hits = []
     for kind in range(2):
         for subtype in range(3):
@@ -55,9 +57,9 @@ def test_a_short_run_beats_the_majority_answer(data):
     torch.set_num_threads(2)
     model = architectures.create("fusion_concat", vocab_size=len(soc.VOCAB))
     config = TrainConfig(epochs=8, optimizer="adamw", lr=3e-3, weight_decay=1e-4, warmup=0.1)
-    result = train_vqa(model, data, config, batch_size=16, device=CPU)
-    assert result.status == "ok"
+    result = train(model, data, config, batch_size=16, device=CPU)
+    assert result.status is Status.OK
     assert result.test_acc > majority_baseline(data) + 0.03, result
-    columns = result.columns()
-    assert {"test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"} <= set(columns)
-    assert {"acc_closest", "acc_count", "floor_closest"} <= set(result.curve[-1])
+    columns = metric_columns(VISUAL_QA, result.final)
+    assert set(columns) == {"test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"}
+    assert {"acc_closest", "acc_count", "floor_closest"} <= set(result.final)

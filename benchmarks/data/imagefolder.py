@@ -17,12 +17,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.data import ImageDataset
+from benchmarks.data import SPLITS, TEST, TRAIN, ImageDataset
 from benchmarks.data.cache import cached
 from benchmarks.errors import UserError
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm"}
 
 
@@ -87,10 +86,10 @@ def decode(name: str, files: Iterator[tuple[str, str, bytes]], flip: bool) -> Im
         class_names[split].append(label)
         if count % 10_000 == 0:
             log.info("%s: %d images decoded", name, count)
-    if not images["train"] or not images["test"]:
+    if not images[TRAIN] or not images[TEST]:
         raise UserError(f"{name}: found no images under train/<class>/ and test/<class>/")
-    classes = tuple(sorted(set(class_names["train"])))
-    unknown = set(class_names["test"]) - set(classes)
+    classes = tuple(sorted(set(class_names[TRAIN])))
+    unknown = set(class_names[TEST]) - set(classes)
     if unknown:
         raise UserError(f"{name}: test classes {sorted(unknown)} do not appear in train/")
     index = {label: i for i, label in enumerate(classes)}
@@ -101,5 +100,5 @@ def decode(name: str, files: Iterator[tuple[str, str, bytes]], flip: bool) -> Im
         labels = torch.tensor([index[label] for label in class_names[split]], dtype=torch.int64)
         return torch.from_numpy(np.ascontiguousarray(array)), labels
 
-    (train_images, train_labels), (test_images, test_labels) = tensors("train"), tensors("test")
+    (train_images, train_labels), (test_images, test_labels) = tensors(TRAIN), tensors(TEST)
     return ImageDataset(name, classes, train_images, train_labels, test_images, test_labels, flip)

@@ -34,12 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.data import TEST, TRAIN
+
 log = logging.getLogger(__name__)
 COLOURS = ("red", "green", "blue", "orange", "gray", "yellow")
 RGB = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 156, 0), (128, 128, 128), (255, 255, 0))
 SHAPES = ("square", "circle")
 ANSWERS = ("yes", "no", "square", "circle", "1", "2", "3", "4", "5", "6")
-KINDS = ("non-relational", "relational")
 SUBTYPES = (("shape", "horizontal", "vertical"), ("closest", "furthest", "count"))
 TEMPLATES = (
     (
@@ -100,17 +101,24 @@ class SortOfClevr:
         subtype = torch.nn.functional.one_hot(self.questions[..., 2], 3)
         return torch.cat([colour, kind, subtype], dim=-1).to(torch.uint8)
 
-    def split(self, part: str) -> SortOfClevr:
-        """The ``train`` or ``test`` part (the last ``test_size`` images)."""
-        cut = len(self.images) - self.test_size
-        keep = slice(0, cut) if part == "train" else slice(cut, None)
+    @property
+    def train(self) -> SortOfClevr:
+        """The training part: all but the last ``test_size`` images."""
+        return self._part(slice(0, len(self.images) - self.test_size), TRAIN, test_size=0)
+
+    @property
+    def test(self) -> SortOfClevr:
+        """The test part: the last ``test_size`` images."""
+        return self._part(slice(len(self.images) - self.test_size, None), TEST, self.test_size)
+
+    def _part(self, keep: slice, part: str, test_size: int) -> SortOfClevr:
         return replace(
             self,
             name=f"{self.name}:{part}",
             images=self.images[keep],
             scenes=self.scenes[keep],
             questions=self.questions[keep],
-            test_size=0 if part == "train" else self.test_size,
+            test_size=test_size,
         )
 
 

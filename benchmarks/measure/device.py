@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,24 +27,31 @@ CUDA_ONLY_DTYPES = ("tf32",)
 COMPILE_BACKEND = "inductor"  # torch.compile's backend (tests swap in "eager")
 
 
+def setting(meaning: str) -> Any:
+    """A backend setting: off by default, a column of every row (its meaning for the schema)."""
+    return field(default=False, metadata={"unit": "", "meaning": meaning})
+
+
 @dataclass(frozen=True)
 class Backend:
     """Execution settings beside the dtype (all off by default, as in PyTorch but for TF32).
 
-    ``channels_last``: model and inputs in NHWC memory layout.
-    ``cudnn_benchmark``: cuDNN times its algorithms per shape and keeps the fastest.
-    ``compile``: ``torch.compile``; the first call (compilation) is timed apart, as compile_s.
-    ``cuda_graphs``: inference is captured once in a CUDA graph and replayed (CUDA only).
+    ``compile``: the first call (compilation) is timed apart, as compile_s.
+    ``cuda_graphs``: inference is captured once in a CUDA graph and replayed.
     """
 
-    channels_last: bool = False
-    cudnn_benchmark: bool = False
-    compile: bool = False
-    cuda_graphs: bool = False
+    channels_last: bool = setting("model and inputs in channels-last (NHWC) layout")
+    cudnn_benchmark: bool = setting("cuDNN autotuned its algorithms per shape (CUDA)")
+    compile: bool = setting("torch.compile'd (the first call, compiling, is not timed)")
+    cuda_graphs: bool = setting("inference replayed from a CUDA graph (CUDA)")
 
     def columns(self) -> dict[str, bool]:
-        """The row's identity columns for these settings."""
+        """The settings as row columns."""
         return asdict(self)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(item.name for item in fields(cls))
 
     def check(self, device: torch.device) -> None:
         """ValueError for a setting the device cannot honour."""

@@ -46,7 +46,7 @@ from typing import Any
 
 import architectures
 from architectures._registry import unknown_name_message
-from benchmarks.data import is_question_answering
+from benchmarks import tasks
 from benchmarks.errors import UserError
 from benchmarks.measure.device import DTYPES, Backend
 from benchmarks.measure.latency import TimingConfig
@@ -58,7 +58,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MEASUREMENTS = ("flops", "time", "memory", "accuracy")
-BACKEND_KEYS = tuple(field.name for field in dataclasses.fields(Backend))
+BACKEND_KEYS = Backend.names()
 ENTRY_KEYS = {
     "arch", "config", "dataset", "dtype", "batch_sizes", "training", "train_batch_size",
     *BACKEND_KEYS,
@@ -140,10 +140,11 @@ class Suite:
             arch.config(**entry.config)
             self.training_for(entry)
             dataset = self.dataset_for(entry)
-            if dataset and arch.input_kind is not data_input_kind(dataset):
-                kind = data_input_kind(dataset).value
-                takes = arch.input_kind.value
-                raise UserError(f"{entry.arch} takes {takes} inputs; {dataset} gives {kind} inputs")
+            gives = tasks.for_dataset(dataset).input_kind if dataset else arch.input_kind
+            if gives is not arch.input_kind:
+                raise UserError(
+                    f"{entry.arch} takes {arch.input_kind} inputs; {dataset} gives {gives} inputs"
+                )
 
     def replace(self, **changes: Any) -> Suite:
         return dataclasses.replace(self, **changes)
@@ -196,12 +197,6 @@ def check_train_batch_size(size: int) -> None:
 def check_dtype_name(dtype: str) -> None:
     if dtype not in DTYPES:
         raise UserError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-
-
-def data_input_kind(dataset: str) -> architectures.InputKind:
-    """What a data set feeds a model: images, or images with question tokens."""
-    kind = architectures.InputKind
-    return kind.IMAGE_TOKENS if is_question_answering(dataset) else kind.IMAGE
 
 
 def shipped_suites() -> list[str]:

@@ -1,4 +1,5 @@
-"""Training the fusion nets on Sort-of-CLEVR, batched by image, and the answer floors.
+"""Visual question answering: the fusion nets on Sort-of-CLEVR, batched by image, and
+the answer floors.
 
 Each step takes ``batch_size`` images, encodes each once (``encode_image``)
 and answers all 20 of its questions from that encoding (``answer``), so a
@@ -20,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from architectures import InputKind
+from benchmarks.data import DEFAULT_CACHE_DIR, sort_of_clevr
 from benchmarks.data.sort_of_clevr import (
     ANSWERS,
     QUESTIONS_PER_KIND,
@@ -32,7 +36,9 @@ from benchmarks.data.sort_of_clevr import (
     SortOfClevr,
     question_tokens,
 )
+from benchmarks.errors import UserError
 from benchmarks.measure.device import DEFAULT_BACKEND, Backend, compiled, precision, to_device
+from benchmarks.tasks import Forward, Metric, Task, register
 from benchmarks.train import (
     Batch,
     Normalizer,
@@ -45,12 +51,21 @@ from benchmarks.train import (
 
 QUESTIONS_PER_IMAGE = 2 * QUESTIONS_PER_KIND
 GROUPS = tuple((kind, subtype) for kind in range(2) for subtype in range(3))
-KIND_NAMES = ("nonrel", "rel")  # column suffixes
-ROW_METRICS = tuple(f"{prefix}_{name}" for prefix in ("test_acc", "floor") for name in KIND_NAMES)
+KINDS = (("nonrel", "non-relational"), ("rel", "relational"))  # column suffix, name
+BY_KIND = tuple(
+    Metric(name, f"test_acc_{suffix}", f"floor_{suffix}", f"test accuracy on {name} questions")
+    for suffix, name in reversed(KINDS)
+)
 
 
 def group_name(kind: int, subtype: int) -> str:
     return SUBTYPES[kind][subtype]
+
+
+BY_SUBTYPE = tuple(
+    Metric(name, f"acc_{name}", f"floor_{name}", f"test accuracy on {name} questions")
+    for name in (group_name(kind, subtype) for kind, subtype in GROUPS)
+)
 
 
 def colour_blind_answers(data: SortOfClevr) -> torch.Tensor:
@@ -68,7 +83,7 @@ def colour_blind_answers(data: SortOfClevr) -> torch.Tensor:
 
 def floors(data: SortOfClevr) -> dict[str, float]:
     """Per subtype and per kind, the test accuracy of the better no-fusion answer."""
-    train, test = data.split("train"), data.split("test")
+    train, test = data.train, data.test
     blind = colour_blind_answers(test)
     truth, kind, subtype = test.questions[..., 3], test.questions[..., 1], test.questions[..., 2]
     result, per_question = {}, torch.zeros(truth.shape)
@@ -83,8 +98,8 @@ def floors(data: SortOfClevr) -> dict[str, float]:
         )
         result[f"floor_{group_name(k, s)}"] = accuracy.item()
         per_question[mask] = accuracy.item()
-    for k, name in enumerate(KIND_NAMES):
-        result[f"floor_{name}"] = per_question[kind == k].mean().item()
+    for k, (suffix, _) in enumerate(KINDS):
+        result[f"floor_{suffix}"] = per_question[kind == k].mean().item()
     return result
 
 
@@ -114,8 +129,8 @@ def evaluate_vqa(
     hits = torch.cat(correct).float()
     kind, subtype = data.questions[..., 1], data.questions[..., 2]
     metrics = {"test_acc": hits.mean().item()}
-    for k, name in enumerate(KIND_NAMES):
-        metrics[f"test_acc_{name}"] = hits[kind == k].mean().item()
+    for k, (suffix, _) in enumerate(KINDS):
+        metrics[f"test_acc_{suffix}"] = hits[kind == k].mean().item()
     for k, s in GROUPS:
         metrics[f"acc_{group_name(k, s)}"] = hits[(kind == k) & (subtype == s)].mean().item()
     return metrics
@@ -136,7 +151,7 @@ def answer_all(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> 
     return model.answer(features, tokens.flatten(0, 1))
 
 
-def train_vqa(
+def train(
     model: nn.Module,
     data: SortOfClevr,
     config: TrainConfig,
@@ -149,7 +164,7 @@ def train_vqa(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train a fusion net under ``config``'s budget; ``batch_size`` counts images."""
-    train, test = data.split("train"), data.split("test")
+    train, test = data.train, data.test
     if config.train_subset:
         keep = slice(0, config.train_subset)
         train = replace(
@@ -180,11 +195,54 @@ def train_vqa(
         )
         return {**metrics, **floor_metrics}
 
-    result = fit(
+    return fit(
         model, config,
         batches=batches, steps_per_epoch=full_batches(len(images), batch_size),
         evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
         compiling=backend.compile,
     )  # fmt: skip
-    result.details = {key: result.details[key] for key in ROW_METRICS if key in result.details}
-    return result
+
+
+def provides(name: str) -> bool:
+    return name == "sort_of_clevr" or name.startswith("sort_of_clevr:")
+
+
+def load(name: str, *, root: Path | None, download: bool, cache_dir: Path | None) -> SortOfClevr:
+    """``sort_of_clevr`` (10,000 images) or ``sort_of_clevr:N``, generated once and cached."""
+    size = name.partition(":")[2]
+    if size and not (size.isdigit() and int(size) > sort_of_clevr.TEST_SIZE):
+        raise UserError(f"{name}: the size must be an integer above {sort_of_clevr.TEST_SIZE}")
+    size_n = int(size or sort_of_clevr.DEFAULT_SIZE)
+    return sort_of_clevr.load(size_n, cache_dir=cache_dir or DEFAULT_CACHE_DIR)
+
+
+def training_batch(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    num_classes: int,
+    device: torch.device,
+    *,
+    compile: bool,
+) -> tuple[Forward, torch.Tensor]:
+    """A step of training: each image encoded once, its 20 questions answered
+    (B images, 20 x B questions)."""
+    tokens = question_batch(len(inputs[0]), device)
+    targets = torch.randint(num_classes, (tokens.shape[0] * tokens.shape[1],), device=device)
+    answer = compiled(answer_all, compile)
+    return lambda: answer(model, inputs[0], tokens), targets
+
+
+VISUAL_QA = register(
+    Task(
+        name="visual question answering",
+        input_kind=InputKind.IMAGE_TOKENS,
+        datasets="sort_of_clevr[:N]",
+        provides=provides,
+        load=load,
+        training_batch=training_batch,
+        train=train,
+        metrics=BY_KIND,
+        breakdown=BY_SUBTYPE,
+        figure="question_kinds",
+    )
+)
