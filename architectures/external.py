@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import warnings
+from typing import Any
 
 from torch import nn
 
@@ -60,15 +61,20 @@ def replace_first_conv(model: nn.Module, in_channels: int) -> None:
     replacement = nn.Conv2d(
         in_channels,
         conv.out_channels,
-        conv.kernel_size,
-        conv.stride,
-        conv.padding,
-        conv.dilation,
+        _pair(conv.kernel_size),
+        _pair(conv.stride),
+        conv.padding if isinstance(conv.padding, str) else _pair(conv.padding),
+        _pair(conv.dilation),
         conv.groups,
         conv.bias is not None,
         conv.padding_mode,
     )
     setattr(model.get_submodule(parent_path), attribute, replacement)
+
+
+def _pair(value: tuple[int, ...]) -> tuple[int, int]:
+    """A 2d convolution's size along height and width."""
+    return value[0], value[1]
 
 
 def external_spec(library: str, name: str, known: list[str], builder: Builder) -> ArchSpec:
@@ -89,7 +95,7 @@ def torchvision_spec(name: str) -> ArchSpec:
     return external_spec("torchvision", name, torchvision_names(), torchvision_builder(name))
 
 
-def _require_timm():
+def _require_timm() -> Any:
     """The timm module, or a RegistryError saying how to install it."""
     if importlib.util.find_spec("timm") is None:
         raise RegistryError("timm models need timm, which is not installed: pip install timm")

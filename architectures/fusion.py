@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -130,7 +131,7 @@ def mlp(*sizes: int, dropout: float = 0.0) -> nn.Sequential:
 class ConcatFusion(FusionNet):
     """Late fusion: [mean of the cells, question state] -> MLP."""
 
-    def __init__(self, *, hidden: int = 256, **shared) -> None:
+    def __init__(self, *, hidden: int = 256, **shared: Any) -> None:
         super().__init__(**shared)
         self.head = mlp(self.feature_channels + self.question_dim, hidden, hidden, self.num_classes)
         init_weights(self)
@@ -158,7 +159,7 @@ class FiLMBlock(nn.Module):
 class FiLMFusion(FusionNet):
     """FiLM: the question modulates two residual blocks over the image cells."""
 
-    def __init__(self, *, blocks: int = 2, hidden: int = 256, **shared) -> None:
+    def __init__(self, *, blocks: int = 2, hidden: int = 256, **shared: Any) -> None:
         super().__init__(**shared)
         channels = self.feature_channels
         self.blocks = nn.ModuleList(FiLMBlock(channels, self.question_dim) for _ in range(blocks))
@@ -206,7 +207,7 @@ class CrossModalAttention(FusionNet):
        classified by an MLP.
     """
 
-    def __init__(self, *, dim: int = 128, heads: int = 4, layers: int = 2, **shared) -> None:
+    def __init__(self, *, dim: int = 128, heads: int = 4, layers: int = 2, **shared: Any) -> None:
         super().__init__(**shared)
         self.cells = nn.Linear(self.feature_channels, dim)
         self.queries = nn.Linear(self.question_dim, dim)
@@ -243,7 +244,7 @@ class RelationNetwork(FusionNet):
     """sum over cell pairs (i, j) of g(o_i, o_j, q), then f. Cells carry their coordinates."""
 
     def __init__(
-        self, *, hidden: int = 64, g_layers: int = 4, dropout: float = 0.5, **shared
+        self, *, hidden: int = 64, g_layers: int = 4, dropout: float = 0.5, **shared: Any
     ) -> None:
         super().__init__(**shared)
         cell_dim = self.feature_channels + 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -48,7 +49,7 @@ class SeparableConv3x3(nn.Module):
         self.depthwise = ConvBNAct(in_channels, in_channels, 3, stride, groups=in_channels)
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.depthwise(x))
 
 

@@ -25,6 +25,7 @@ Two layouts are registered here:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -229,7 +230,7 @@ for _depth in CIFAR_DEPTHS:
         depth=_depth,
     )(cifar_resnet)
 
-IMAGENET_LAYOUTS = {
+IMAGENET_LAYOUTS: dict[str, dict[str, Any]] = {
     "resnet18_cifar": dict(block="basic", depths=(2, 2, 2, 2), widths=(64, 128, 256, 512)),
     "resnet34_cifar": dict(block="basic", depths=(3, 4, 6, 3), widths=(64, 128, 256, 512)),
     "resnet50_cifar": dict(block="bottleneck", depths=(3, 4, 6, 3), widths=(256, 512, 1024, 2048)),

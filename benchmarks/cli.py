@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 import torch
@@ -293,7 +294,7 @@ def seed_list(text: str) -> tuple[int, ...]:
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (exit code 2)."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

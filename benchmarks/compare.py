@@ -186,11 +186,11 @@ def pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
 
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    both = np.concatenate([np.asarray(a, float), np.asarray(b, float)])
     n, m = len(a), len(b)
-    ranks = pd.Series(np.concatenate([a, b])).rank().to_numpy()
+    ranks = pd.Series(both).rank().to_numpy()
     u = ranks[:n].sum() - n * (n + 1) / 2
-    _, counts = np.unique(np.concatenate([a, b]), return_counts=True)
+    _, counts = np.unique(both, return_counts=True)
     total = n + m
     variance = n * m / 12 * ((total + 1) - (counts**3 - counts).sum() / (total * (total - 1)))
     if variance <= 0:
@@ -305,7 +305,7 @@ def compare_memory(
     b, c = float(base[metric]), float(cur[metric])
     ratio = c / b if b else None
     beyond_floor = ratio is not None and abs(c - b) > MEMORY_FLOOR_MB
-    verdict = shift(ratio, settings.threshold(metric)) if beyond_floor else Verdict.OK
+    verdict = shift(ratio, settings.threshold(metric)) if ratio and beyond_floor else Verdict.OK
     return Comparison(label, metric, b, c, ratio, verdict)
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
+from torch import nn
 
 import architectures
 from architectures import Change, Family, RegistryError
@@ -191,7 +192,7 @@ def predicted_separable_ratios(
     separable twin: each replaced 3x3 layer costs 1/C_out + 1/9 of the standard one,
     every other layer stays as it is."""
     channels, height, _ = (int(n) for n in input_shape.split("x"))
-    config = {"in_channels": channels}
+    config: dict[str, Any] = {"in_channels": channels}
     dense_model = architectures.create(standard, **config)
     twin = architectures.create(separable, **config)
     inputs = architectures.spec(standard).example_inputs(1, image_size=height, **config)
@@ -201,7 +202,8 @@ def predicted_separable_ratios(
     ]
     macs, params = table.loc["(model)", "macs"], table.loc["(model)", "params"]
     for name in replaced:
-        factor = 1 / dense_model.get_submodule(name).out_channels + 1 / 9
+        layer = cast(nn.Conv2d, dense_model.get_submodule(name))
+        factor = 1 / layer.out_channels + 1 / 9
         macs -= table.loc[name, "macs"] * (1 - factor)
         params -= table.loc[name, "params"] * (1 - factor)
     return macs / table.loc["(model)", "macs"], params / table.loc["(model)", "params"]

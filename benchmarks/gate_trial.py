@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     device = script.start(args)
     if args.one_pass:
         if args.slow:
-            architectures.create = slowed_create(architectures.create)  # type: ignore[misc]
+            architectures.create = slowed_create(architectures.create)
         one_pass(args.one_pass, device, args.threads)
         return 0
     with tempfile.TemporaryDirectory() as work:

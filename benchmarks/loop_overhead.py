@@ -79,7 +79,7 @@ def harness_loop(
     result = train(
         model, dataset, TrainConfig(epochs=1, lr=0.01), batch_size=batch_size, device=device
     )
-    return result.train_samples_per_s
+    return result.train_samples_per_s or 0.0
 
 
 def main() -> None:

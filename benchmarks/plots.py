@@ -48,12 +48,17 @@ FAMILY_COLOURS = {
     **dict(zip(ZOO, sns.color_palette("colorblind", len(ZOO)), strict=True)),
     Family.OTHER: (0.5, 0.5, 0.5),
 }
-Colour = tuple[float, ...]
+Colour = tuple[float, float, float]
+
+
+def rgb(values: Sequence[float]) -> Colour:
+    red, green, blue = values[:3]
+    return float(red), float(green), float(blue)
 
 
 def family_colour(family: object) -> Colour:
     """The fixed colour of a family (grey outside the zoo)."""
-    return tuple(FAMILY_COLOURS[Family.parse(family)])
+    return rgb(FAMILY_COLOURS[Family.parse(family)])
 
 
 class Skip(Exception):
@@ -73,9 +78,9 @@ def arch_colours(table: pd.DataFrame) -> dict[str, Colour]:
 
 def shade_range(base: Colour, count: int) -> list[Colour]:
     """``count`` shades of ``base``, from darker to lighter."""
-    rgb = np.asarray(base)
+    colour = np.asarray(base)
     mix = np.linspace(-0.45, 0.45, count)
-    return [tuple(rgb * (1 + m) if m < 0 else rgb + (1 - rgb) * m) for m in mix]
+    return [rgb(colour * (1 + m) if m < 0 else colour + (1 - colour) * m) for m in mix]
 
 
 def caption(run: Run, rows: pd.DataFrame, budget: bool = False) -> str:
@@ -109,7 +114,10 @@ def new_figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6) ->
 
 
 def axes_grid(figure: Figure) -> np.ndarray:
-    return np.asarray(figure.axes).reshape(figure.axes[0].get_gridspec().get_geometry())
+    """The figure's axes as the grid they were laid out in (rows x columns)."""
+    grid = figure.axes[0].get_gridspec()
+    assert grid is not None, "new_figure lays the axes out in a grid"
+    return np.asarray(figure.axes).reshape(grid.get_geometry())
 
 
 def family_legend(figure: Figure, families: list[str]) -> None:
@@ -120,7 +128,9 @@ def family_legend(figure: Figure, families: list[str]) -> None:
 LABEL_OFFSETS = ((4, 5), (4, -11), (-4, 5), (-4, -11), (4, 13), (4, -19), (-4, 13), (-4, -19))
 
 
-def label_points(ax, xs, ys, labels, fontsize: float = 7) -> None:
+def label_points(
+    ax: Axes, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], fontsize: float = 7
+) -> None:
     """Name each point, at the first of a few offsets whose box overlaps neither a
     label already placed nor another point's marker (boxes estimated from the text
     length, in points). Call once the layout is final (``draw_without_rendering``)."""
@@ -161,7 +171,7 @@ def pareto_front(xs: pd.Series, ys: pd.Series) -> tuple[list, list]:
     return front_x, front_y
 
 
-def log_scale(ax, which: str) -> None:
+def log_scale(ax: Axes, which: str) -> None:
     """A log scale on axis ``which`` ('x' or 'y') labelled 200, 500, 1k, 2k rather than
     in powers of ten (every minor tick labelled when the axis spans under a decade)."""
     getattr(ax, f"set_{which}scale")("log")

@@ -249,7 +249,9 @@ def depth_series(rows: pd.DataFrame) -> pd.DataFrame:
         if spec.relations.change is Change.RESIDUAL and spec.relations.depth
     ]
     depths = {spec.name: spec.relations.depth for spec in residual}
-    depths |= {spec.relations.twin: spec.relations.depth for spec in residual}
+    depths |= {
+        spec.relations.twin: spec.relations.depth for spec in residual if spec.relations.twin
+    }
     series = rows[rows["arch"].isin(list(depths)) & (rows["config"] == Config().json())]
     kind = series["family"].map(lambda family: str(Family.parse(family)))
     return series.assign(kind=kind, depth=series["arch"].map(depths).astype(float))

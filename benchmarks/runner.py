@@ -158,32 +158,32 @@ def expand_jobs(
             threads=threads,
             backend=suite.backend_for(entry),
         )
-        common = {
-            "fitted": Config(dataset.model_config() if dataset else {}),
-            "data": data,
-            "measure": suite.measure,
-            "timing": suite.timing,
-            "recipe": suite.training_for(entry),
-        }
+        entry_job = Job(
+            identity,
+            fitted=Config(dataset.model_config() if dataset else {}),
+            data=data,
+            measure=suite.measure,
+            timing=suite.timing,
+            recipe=suite.training_for(entry),
+        )
         for batch in suite.batch_sizes_for(entry):
-            jobs.append(Job(replace(identity, batch_size=batch), **common))
-        jobs += training_jobs(suite, entry, identity, common)
+            jobs.append(replace(entry_job, identity=replace(identity, batch_size=batch)))
+        jobs += training_jobs(suite, entry, entry_job)
     return jobs
 
 
-def training_jobs(
-    suite: Suite, entry: Entry, identity: Identity, common: dict[str, Any]
-) -> list[Job]:
+def training_jobs(suite: Suite, entry: Entry, entry_job: Job) -> list[Job]:
     """The entry's training jobs: one per seed when it trains to accuracy, else one that
     times the step (the first seed's); none without a training batch size."""
     batch = suite.train_batch_size_for(entry)
     if not batch:
         return []
     trains = suite.measures_accuracy(entry)
+    identity = entry_job.identity
     graphless = replace(identity.backend, cuda_graphs=False)  # CUDA graphs: inference only
     base = replace(identity, mode=Mode.TRAIN, batch_size=batch, backend=graphless)
     seeds = suite.seeds if trains else suite.seeds[:1]
-    return [Job(replace(base, seed=seed), trains=trains, **common) for seed in seeds]
+    return [replace(entry_job, identity=replace(base, seed=seed), trains=trains) for seed in seeds]
 
 
 def execute(job: Job, calibration: Calibration | None = None) -> Measured:

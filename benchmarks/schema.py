@@ -165,7 +165,7 @@ class Identity:
         older rows lack were off."""
         try:
             shape = record["input_shape"]
-            values = {
+            values: dict[str, Any] = {
                 "suite": _text(record.get("suite")),
                 "arch": str(record["arch"]),
                 "family": Family.parse(record.get("family")),
@@ -175,7 +175,7 @@ class Identity:
                 "dtype": str(record["dtype"]),
                 "mode": Mode(record["mode"]),
                 "batch_size": int(record["batch_size"]),
-                "input_shape": tuple(int(n) for n in str(shape).split("x"))
+                "input_shape": tuple(int(n) for n in str(shape).split("x") if n)
                 if isinstance(shape, str)
                 else tuple(shape),
                 "seed": int(record["seed"]),

@@ -50,7 +50,7 @@ class ImageDataset:
         return len(self.classes)
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         return tuple(self.train_images.shape[1:])
 
     def model_config(self) -> dict[str, int]:

@@ -66,8 +66,9 @@ def _archive_files(path: Path) -> Iterator[tuple[str, str, bytes]]:
                 or PurePosixPath(member.name).suffix.lower() not in IMAGE_SUFFIXES
             ):
                 continue
-            if len(parts) >= 3 and parts[-3] in SPLITS:
-                yield parts[-3], parts[-2], archive.extractfile(member).read()
+            file = archive.extractfile(member)
+            if file is not None and len(parts) >= 3 and parts[-3] in SPLITS:
+                yield parts[-3], parts[-2], file.read()
 
 
 def decode(name: str, files: Iterator[tuple[str, str, bytes]], flip: bool) -> ImageDataset:
@@ -76,12 +77,12 @@ def decode(name: str, files: Iterator[tuple[str, str, bytes]], flip: bool) -> Im
     class_names: dict[str, list[str]] = {split: [] for split in SPLITS}
     size, mode = None, None
     for count, (split, label, data) in enumerate(files, 1):
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         if size is None:
             size, mode = image.size, "L" if image.mode == "L" else "RGB"
         image = image.convert(mode)
         if image.size != size:
-            image = image.resize(size, Image.BILINEAR)
+            image = image.resize(size, Image.Resampling.BILINEAR)
         images[split].append(np.asarray(image))
         class_names[split].append(label)
         if count % 10_000 == 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -118,14 +118,20 @@ def grad_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
 
 
-def compiled(function: Callable, enabled: bool) -> Callable:
-    """``torch.compile(function)`` when enabled (a module or a function), else ``function``."""
-    return torch.compile(function, backend=COMPILE_BACKEND) if enabled else function
+Compilable = TypeVar("Compilable", bound=Callable[..., Any])
+
+
+def compiled(function: Compilable, enabled: bool) -> Compilable:
+    """``torch.compile(function)`` when enabled (a module or a function), else ``function``;
+    a compiled function is called as the original is."""
+    if not enabled:
+        return function
+    return cast(Compilable, torch.compile(function, backend=COMPILE_BACKEND))
 
 
 def to_device(model: nn.Module, device: torch.device, backend: Backend) -> nn.Module:
     """The model on ``device`` in the backend's memory layout."""
-    return model.to(device, memory_format=backend.memory_format())
+    return model.to(device).to(memory_format=backend.memory_format())
 
 
 def graphed(call: Callable[[], torch.Tensor], device: torch.device) -> Callable[[], torch.Tensor]:

@@ -23,8 +23,9 @@ import logging
 import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import torch
@@ -45,22 +46,31 @@ def attention_macs(
     return math.prod(batch) * length * source_length * (embed + value_embed)
 
 
+Shape = Sequence[int]
+
+
 def _sdpa_forward_flops(
-    query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
+    query_shape: Shape, key_shape: Shape, value_shape: Shape, *args: Any, **kwargs: Any
 ) -> int:
     return 2 * attention_macs(query_shape, key_shape, value_shape)
 
 
 def _sdpa_backward_flops(
-    grad_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
+    grad_shape: Shape,
+    query_shape: Shape,
+    key_shape: Shape,
+    value_shape: Shape,
+    *args: Any,
+    **kwargs: Any,
 ) -> int:
     # Gradients of Q, K (through the scores) and of V, P (through the sum): twice the forward.
     return 4 * attention_macs(query_shape, key_shape, value_shape)
 
 
 def _conv_backward_flops(
-    grad_output_shape, input_shape, weight_shape, bias_sizes, stride, padding, dilation,
-    transposed, output_padding, groups, output_mask, out_shape=None, **kwargs,
+    grad_output_shape: Shape, input_shape: Shape, weight_shape: Shape, bias_sizes: Any,
+    stride: Any, padding: Any, dilation: Any, transposed: bool, output_padding: Any,
+    groups: int, output_mask: Sequence[bool], **kwargs: Any,
 ) -> int:  # fmt: skip
     # Each of grad_input and grad_weight costs one forward convolution. torch 2.14's own
     # formula ignores ``groups`` and counts a depthwise backward as a dense one.
@@ -90,11 +100,11 @@ FVCORE_SKIPPED = (
 )
 
 
-def fvcore_handles() -> dict:
+def fvcore_handles() -> dict[str, Any]:
     """fvcore's handles for the ops of the convention (each returns MACs)."""
     from fvcore.nn import jit_handles as jh
 
-    def attention(node_inputs, outputs) -> int:
+    def attention(node_inputs: Sequence[Any], outputs: Sequence[Any]) -> int:
         return attention_macs(*(jh.get_shape(value) for value in node_inputs[:3]))
 
     return {
@@ -143,7 +153,7 @@ def count_macs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> int:
     return counter.get_total_flops() // 2
 
 
-def count_step_flops(step, *args) -> int:
+def count_step_flops(step: Callable[..., object], *args: Any) -> int:
     """FLOPs of any callable, e.g. a training step (forward + backward)."""
     with flop_counter() as counter:
         step(*args)
@@ -225,8 +235,8 @@ def module_table(
     return pd.DataFrame(rows)
 
 
-def _shape_recorder(shapes: dict[str, str], name: str):
-    def hook(module, args, output) -> None:
+def _shape_recorder(shapes: dict[str, str], name: str) -> Callable[..., None]:
+    def hook(module: nn.Module, args: Any, output: Any) -> None:
         if name not in shapes and isinstance(output, torch.Tensor):
             shapes[name] = "x".join(map(str, output.shape))
 

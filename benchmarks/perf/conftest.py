@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from benchmarks.measure.calibration import calibrate
 
 
-def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
+def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, Any]) -> None:
     machine_info["archbench_calibration_s"] = calibrate(torch.device("cpu")).matmul_median_s
     machine_info["torch_threads"] = torch.get_num_threads()

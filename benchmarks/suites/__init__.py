@@ -243,7 +243,7 @@ def parse_suite(name: str, text: str, *, source: str) -> Suite:
         entries = expand_entries(data.pop("architectures"))
         timing = TimingConfig(**data.pop("timing", {}))
         training = TrainConfig(**data.pop("training", {}))
-        settings = {
+        settings: dict[str, Any] = {
             key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
         }
         return Suite(name=name, entries=entries, timing=timing, training=training, **settings)

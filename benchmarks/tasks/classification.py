@@ -11,6 +11,7 @@ Top-1 accuracy is its one metric: no floors beyond chance.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def evaluate(
 
 def train(
     model: nn.Module,
-    dataset: ImageDataset,
+    data: ImageDataset,
     config: TrainConfig,
     *,
     batch_size: int,
@@ -86,8 +87,7 @@ def train(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train an image classifier under ``config``'s budget, testing after each epoch."""
-    if config.train_subset:
-        dataset = dataset.subset(config.train_subset, seed=0)
+    dataset = data.subset(config.train_subset, seed=0) if config.train_subset else data
     model = to_device(model, device, backend)
     forward = compiled(model, backend.compile)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -95,10 +95,13 @@ def train(
     test_images, test_labels = dataset.test_images.to(device), dataset.test_labels.to(device)
     normalize = Normalizer(images, backend.channels_last)
 
+    def batch(inputs: torch.Tensor, index: torch.Tensor) -> Batch:
+        return forward(inputs), labels[index]
+
     def batches() -> Iterator[Callable[[], Batch]]:
         for index in shuffled_batches(len(labels), batch_size, generator, device):
             inputs = normalize(augment(images[index], generator, flip=dataset.flip))
-            yield lambda inputs=inputs, index=index: (forward(inputs), labels[index])
+            yield functools.partial(batch, inputs, index)
 
     def evaluate_epoch() -> dict[str, float]:
         accuracy = evaluate(

@@ -19,15 +19,17 @@ at its floor has not learned to find the object named in the question.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from architectures import InputKind
+from architectures.fusion import FusionNet
 from benchmarks.data import DEFAULT_CACHE_DIR, sort_of_clevr
 from benchmarks.data.sort_of_clevr import (
     ANSWERS,
@@ -146,9 +148,9 @@ def question_batch(images: int, device: torch.device | str = "cpu") -> torch.Ten
 
 def answer_all(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Logits for every question of every image, (B * 20, answers), each image encoded once."""
-    questions = tokens.shape[1]
-    features = model.encode_image(images).repeat_interleave(questions, dim=0)
-    return model.answer(features, tokens.flatten(0, 1))
+    fusion = cast(FusionNet, model)
+    features = fusion.encode_image(images).repeat_interleave(tokens.shape[1], dim=0)
+    return fusion.answer(features, tokens.flatten(0, 1))
 
 
 def train(
@@ -181,12 +183,12 @@ def train(
     normalize = Normalizer(images, backend.channels_last)
     floor_metrics = floors(data)
 
+    def batch(index: torch.Tensor) -> Batch:
+        return answer(model, normalize(images[index]), tokens[index]), answers[index].flatten()
+
     def batches() -> Iterator[Callable[[], Batch]]:
         for index in shuffled_batches(len(images), batch_size, generator, device):
-            yield lambda index=index: (
-                answer(model, normalize(images[index]), tokens[index]),
-                answers[index].flatten(),
-            )
+            yield functools.partial(batch, index)
 
     def evaluate_epoch() -> dict[str, float]:
         images_per_batch = max(1, config.eval_batch_size // QUESTIONS_PER_IMAGE)
