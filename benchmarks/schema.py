@@ -164,7 +164,6 @@ class Identity:
         """The identity of a row as written (or as pandas read it back); settings that
         older rows lack were off."""
         try:
-            shape = record["input_shape"]
             values: dict[str, Any] = {
                 "suite": _text(record.get("suite")),
                 "arch": str(record["arch"]),
@@ -175,9 +174,7 @@ class Identity:
                 "dtype": str(record["dtype"]),
                 "mode": Mode(record["mode"]),
                 "batch_size": int(record["batch_size"]),
-                "input_shape": tuple(int(n) for n in str(shape).split("x") if n)
-                if isinstance(shape, str)
-                else tuple(shape),
+                "input_shape": _shape(record["input_shape"]),
                 "seed": int(record["seed"]),
                 "threads": int(record["threads"]),
             }
@@ -212,6 +209,13 @@ class Identity:
 SYNTHETIC = "synthetic"  # the data set of rows timed on random inputs
 SETTINGS = Backend.names()  # the backend settings, each an identity column
 CONDITIONS = ("device", "dtype", *SETTINGS, "threads")  # what a label names where rows differ
+
+
+def _shape(value: object) -> tuple[int, ...]:
+    """A shape as written ('3x32x32'; a one-number shape may read back as a number)."""
+    if isinstance(value, tuple | list):
+        return tuple(int(n) for n in value)
+    return tuple(int(float(n)) for n in str(value).split("x") if n)
 
 
 def _text(value: object) -> str:
