@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-size", type=positive_int, help="square image side (default: each model's)"
     )
     run.add_argument(
-        "--dataset", help="mnist5k, cifar10, cifar100 or imagefolder:PATH (default: the suite's)"
+        "--dataset",
+        help=f"{'; '.join(task.datasets for task in tasks.all_tasks())} (default: the suite's)",
     )
     run.add_argument(
         "--data-root", help=f"where data sets are looked for (default: {DEFAULT_DATA_ROOT})"

@@ -46,11 +46,13 @@ from benchmarks.schema import (
     Config,
     Identity,
     Mode,
+    SchemaError,
     key_fields,
+    present,
 )
 
 POOLED = ("seed",)  # the seeds of one job are pooled: the key without them
-LABEL_DETAILS = ("mode", "batch_size", "dataset", "device", "dtype", *SETTINGS)
+LABEL_DETAILS = ("mode", "batch_size", "dataset", "device", "dtype", *SETTINGS, "threads")
 EXACT = ("params", "macs", "flops")
 TIMES = ("time_median_ms",)
 MEMORY = ("peak_mem_mb",)
@@ -132,13 +134,18 @@ def load_pytest_benchmark(path: Path) -> Side:
         raise UserError(f"{path} is not JSON: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise UserError(f"{path} is neither an archbench run nor a pytest-benchmark file")
+    threads = (data.get("machine_info") or {}).get("torch_threads", 0)
     rows = []
     for bench in data["benchmarks"]:
         info, stats = bench.get("extra_info") or {}, bench["stats"]
         raw = stats.get("data")
+        try:
+            identity = benchmark_identity(bench["fullname"], info, threads)
+        except SchemaError as error:
+            raise UserError(f"{path}: benchmark {bench['fullname']}: {error}") from None
         rows.append(
             {
-                **benchmark_identity(bench["fullname"], info).record(),
+                **identity.record(),
                 "params": info.get("params"),
                 "macs": info.get("macs"),
                 "flops": info.get("flops"),
@@ -151,15 +158,16 @@ def load_pytest_benchmark(path: Path) -> Side:
     return Side(str(path), pool_seeds(pd.DataFrame(rows)), calibration)
 
 
-def benchmark_identity(fullname: str, info: dict[str, Any]) -> Identity:
+def benchmark_identity(fullname: str, info: dict[str, Any], threads: int) -> Identity:
     """A pytest-benchmark's identity: archbench's, kept in ``extra_info`` (benchmarks/perf
-    writes it), or else its full name as the architecture, timed as is."""
+    writes it; files from before its seed and threads were kept ran seed 0 on the
+    machine's ``threads``), or else its full name as the architecture, timed as is."""
     if "arch" in info:
-        return Identity.from_record(info)
+        return Identity.from_record({"seed": 0, "threads": threads, **info})
     return Identity(
         suite="pytest-benchmark", arch=fullname, family=Family.OTHER, config=Config(),
         dataset=SYNTHETIC, device="cpu", dtype="fp32", mode=Mode.INFER, batch_size=1,
-        input_shape=(), seed=0, threads=0,
+        input_shape=(), seed=0, threads=threads,
     )  # fmt: skip
 
 
@@ -215,10 +223,6 @@ def intervals_apart(base: pd.Series, current: pd.Series, scale: float) -> bool:
 def job_label(row: pd.Series) -> str:
     """'resnet20 infer b=1 on mnist5k [cpu, fp32]'."""
     return Identity.from_record(row.to_dict()).label(LABEL_DETAILS)
-
-
-def present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def compare(baseline: Side, current: Side, settings: Settings | None = None) -> list[Comparison]:

@@ -23,7 +23,15 @@ from architectures._enum import TextEnum
 from architectures.layers import SeparableConv3x3
 from benchmarks import results
 from benchmarks.measure.flops import module_table
-from benchmarks.schema import SETTINGS, Mode, Status, declared, key_fields
+from benchmarks.schema import (
+    NO_OVERRIDES,
+    SETTINGS,
+    Identity,
+    Mode,
+    Status,
+    key_fields,
+    parse_shape,
+)
 from benchmarks.tasks.vqa import BY_KIND
 
 TIE_PTS = 0.5  # accuracy differences (points) below this are ties
@@ -59,16 +67,11 @@ def pct(value: float) -> str:
 
 
 def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Training rows with an accuracy, one per job: the mean over seeds of its test
-    accuracy (``acc``) and of its task's metrics; ``name`` is the net's label."""
-    rows = results.trained_rows(table)
-    if rows.empty:
-        return rows.assign(acc=[], name=[])
-    numeric = ["test_acc", *(name for name in declared() if name in rows)]
-    jobs = rows.assign(_job=results.keys(rows, without=("seed",))).groupby("_job", sort=False)
-    means = jobs[numeric].mean()
-    first = jobs.first().drop(columns=numeric)
-    trained = first.join(means).reset_index(drop=True).rename(columns={"test_acc": "acc"})
+    """Training rows with an accuracy, one per job (results.summarize): the mean over
+    seeds of its test accuracy as ``acc`` (and of its task's metrics); ``name`` is the
+    net's label."""
+    trained = results.summarize(results.trained_rows(table))
+    trained = trained.assign(acc=trained["test_acc_mean"])
     return trained.assign(name=results.labels(trained, among=()))
 
 
@@ -96,11 +99,13 @@ def family_pairs(
     return left.merge(right, how="cross", suffixes=suffixes)
 
 
-def where(part: pd.DataFrame) -> str:
-    """'mnist5k, cpu, fp32' (and the backend settings that are on)."""
-    row = part.iloc[0]
-    on = [name for name in SETTINGS if bool(row[name])]
-    return ", ".join([str(row["dataset"]), str(row["device"]), str(row["dtype"]), *on])
+def where(row: Any) -> str:
+    """'mnist5k, cpu, fp32' (and the backend settings that are on) of a row, or of the
+    first row of a part."""
+    first = row.iloc[0] if isinstance(row, pd.DataFrame) else row
+    identity = Identity.from_record(dict(first))
+    on = [name for name in SETTINGS if getattr(identity.backend, name)]
+    return ", ".join([identity.dataset, identity.device, identity.dtype, *on])
 
 
 def residual_beats_plain(table: pd.DataFrame) -> Finding:
@@ -191,7 +196,7 @@ def predicted_separable_ratios(
     """(MAC ratio, parameter ratio) that Howard et al. 2017 (eq. 5) predict for the
     separable twin: each replaced 3x3 layer costs 1/C_out + 1/9 of the standard one,
     every other layer stays as it is."""
-    channels, height, _ = (int(n) for n in input_shape.split("x"))
+    channels, height, _ = parse_shape(input_shape)
     config: dict[str, Any] = {"in_channels": channels}
     dense_model = architectures.create(standard, **config)
     twin = architectures.create(separable, **config)
@@ -219,7 +224,7 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
         f"prediction (1/C_out + 1/9 per replaced 3x3 layer); batch-1 latency ratio at least "
         f"{LATENCY_LAG}x the MAC ratio"
     )
-    ok = table[(table["status"] == Status.OK) & (table["config"] == "{}")]
+    ok = table[(table["status"] == Status.OK) & (table["config"] == NO_OVERRIDES)]
     latency = ok[(ok["mode"] == Mode.INFER) & (ok["batch_size"] == 1)]
     trained = trained_rows(table)
     conditions = results.keys(latency, without=("arch",))
@@ -245,9 +250,9 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
             )
         )
         lags = latency_ratio >= LATENCY_LAG * mac_ratio
-        cost = accuracy_cost(trained, row.arch, base["arch"], row)
+        cost = accuracy_cost(trained, row.arch, base["arch"], base)
         evidence = (
-            f"{row.dataset}, {row.device}, {row.dtype}: {row.arch} vs {base['arch']}: "
+            f"{where(base)}: {row.arch} vs {base['arch']}: "
             f"MACs x{mac_ratio:.3f} (predicted x{predicted_macs:.3f}), "
             f"parameters x{param_ratio:.3f} (predicted x{predicted_params:.3f}), "
             f"batch-1 latency x{latency_ratio:.2f}{cost}"
@@ -258,19 +263,22 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
     )
 
 
-def accuracy_cost(trained: pd.DataFrame, twin: str, base: str, latency_row: Any) -> str:
-    """'; accuracy 90.1% vs 91.0% (-0.9 points)': both nets trained on one data set on the
-    latency row's device in its dtype; its own data set first, then any (latency is often
-    timed on synthetic inputs); '' when none has both."""
-    alike = trained[
-        (trained["device"] == latency_row.device)
-        & (trained["dtype"] == latency_row.dtype)
-        & (trained["config"] == "{}")
-    ]
-    for dataset in dict.fromkeys([latency_row.dataset, *alike["dataset"]]):
+CONDITIONS = ("device", "dtype", "threads", *(name for name in SETTINGS if name != "cuda_graphs"))
+
+
+def accuracy_cost(trained: pd.DataFrame, twin: str, base: str, latency_row: pd.Series) -> str:
+    """'; accuracy 90.1% vs 91.0% (-0.9 points)': both nets trained on one data set under
+    the latency row's conditions (device, dtype, threads, backend settings but CUDA
+    graphs); its own data set first, then any (latency is often timed on synthetic
+    inputs); '' when none has both."""
+    others = key_fields(without=CONDITIONS)  # the key's other columns
+    (wanted,) = results.keys(latency_row.to_frame().T, without=others)
+    alike = trained[[key == wanted for key in results.keys(trained, without=others)]]
+    alike = alike[alike["config"] == NO_OVERRIDES]
+    for dataset in dict.fromkeys([latency_row["dataset"], *alike["dataset"]]):
         acc = alike[alike["dataset"] == dataset].groupby("arch")["acc"].mean()
         if twin in acc and base in acc:
-            on = "" if dataset == latency_row.dataset else f", on {dataset}"
+            on = "" if dataset == latency_row["dataset"] else f", on {dataset}"
             points = 100 * (acc[twin] - acc[base])
             return f"; accuracy {pct(acc[twin])} vs {pct(acc[base])} ({points:+.1f} points{on})"
     return ""
@@ -286,9 +294,9 @@ def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
         f"points on relational questions, and above every floor by more than "
         f"{FLOOR_MARGIN_PTS} points"
     )
-    relational = BY_KIND[0]
+    (relational,) = (metric for metric in BY_KIND if metric.column == "test_acc_rel")
     for part in settings(trained_rows(table)):
-        nets = part[part["config"] == "{}"].set_index("arch")
+        nets = part[part["config"] == NO_OVERRIDES].set_index("arch")
         pairs = [
             (arch, twin.twin)
             for arch, twin in ((arch, relations(arch)) for arch in nets.index)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 SLOWED = "resnet20"
 ROUNDS = 2  # as in .ci/run
 MEASURE = ("flops", "time", "memory")  # as in .ci/run: no training
+REGRESSED = str(compare.Verdict.REGRESSED)
 SETTINGS = {
     "default": compare.Settings(),
     "gate_2x": compare.Settings(default_threshold=1.0, normalize=True),
@@ -99,11 +100,11 @@ def trial(pairs: int, work: Path, device: str, threads: int) -> dict[str, Any]:
         same = [timing_verdicts(passes[2 * i], passes[2 * i + 1], settings) for i in range(pairs)]
         detect = [timing_verdicts(passes[2 * i], slowed[i], settings) for i in range(pairs)]
         report[name] = {
-            "false_alarms": [sum(v["verdict"] == "regressed" for v in pair) for pair in same],
+            "false_alarms": [sum(v["verdict"] == REGRESSED for v in pair) for pair in same],
             "timings_compared_per_pair": len(same[0]),
             "slowed_detected": [[v for v in pair if is_slowed(v)] for pair in detect],
             "other_regressions_in_slowed_pairs": [
-                [v for v in pair if v["verdict"] == "regressed" and not is_slowed(v)]
+                [v for v in pair if v["verdict"] == REGRESSED and not is_slowed(v)]
                 for pair in detect
             ],
         }

@@ -35,6 +35,7 @@ from benchmarks.results import (
     labelled,
     trained_rows,
 )
+from benchmarks.schema import SYNTHETIC, Mode
 from benchmarks.tasks import Metric, Task
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def caption(run: Run, rows: pd.DataFrame, budget: bool = False) -> str:
     """Device, dtype, data set (and training budget) of the rows a figure shows."""
     device = run.env.get("device_name") or ", ".join(sorted(set(rows["device"])))
     parts = [device, "/".join(sorted(set(rows["dtype"])))]
-    datasets = sorted(set(rows["dataset"].dropna()) - {"synthetic"})
+    datasets = sorted(set(rows["dataset"].dropna()) - {SYNTHETIC})
     if datasets:
         parts.append(", ".join(datasets))
     if budget:
@@ -285,7 +286,7 @@ def per_batch_bars(
             ax.hlines(positions, part[value], part[whisker], color="0.2", linewidth=1)
         ax.set_yticks(positions, labels if ax is figure.axes[0] else [""] * len(labels))
         ax.set_ylim(len(labels) - 0.5, -0.5)  # every panel the same rows, the first on top
-        ax.set_title(f"{'inference' if mode == 'infer' else 'training step'}, batch {batch}")
+        ax.set_title(f"{'inference' if mode == Mode.INFER else 'training step'}, batch {batch}")
         values = part[value].dropna()
         wide = len(values) and values.max() > WIDE_RANGE * values[values > 0].min()
         if wide:  # values over orders of magnitude: the small ones stay readable
@@ -444,7 +445,7 @@ def task_metrics(run: Run, task: Task) -> Figure:
     (bars, relational and non-relational accuracy) with their floors as dashed lines,
     and the finer breakdown of the last epoch (per question subtype)."""
     trained = run.trained()
-    of_task = trained[[task_of(dataset) is task for dataset in trained["dataset"]]]
+    of_task = trained.loc[trained["dataset"].map(lambda name: task_of(name) is task).astype(bool)]
     metrics = metrics_in(of_task, task)
     measured = of_task.dropna(subset=[m.column for m in metrics]) if metrics else of_task[:0]
     rows = labelled(require(measured, f"{task.name} metrics"))
@@ -471,14 +472,17 @@ def task_metrics(run: Run, task: Task) -> Figure:
 def last_epochs(
     curves: pd.DataFrame, rows: pd.DataFrame, breakdown: Sequence[Metric]
 ) -> pd.DataFrame | None:
-    """The last curve record of each job in ``rows`` (first seed), or None when the
-    curves lack the breakdown."""
+    """The last curve record of each job of the labelled ``rows`` (first seed), labelled
+    as there, or None when the curves lack the breakdown."""
     if curves.empty or not breakdown or breakdown[0].column not in curves:
         return None
-    ends = curves.assign(_job=keys(curves)).sort_values("epoch").groupby("_job", sort=False)
-    last = labelled(ends.tail(1).drop(columns="_job"))
-    last = last[last["label"].isin(rows["label"]) & (last["seed"] == last["seed"].min())]
-    return last if len(last) else None
+    first_seed = curves[curves["seed"] == curves["seed"].min()]
+    jobs = pd.Series(keys(first_seed), index=first_seed.index)
+    ends = first_seed.sort_values("epoch").groupby(jobs, sort=False).tail(1)
+    label = dict(zip(keys(rows, without=("seed",)), rows["label"], strict=True))
+    ends = ends.assign(label=[label.get(key) for key in keys(ends, without=("seed",))])
+    ends = ends[ends["label"].notna()]
+    return ends if len(ends) else None
 
 
 def bars_with_floors(

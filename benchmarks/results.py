@@ -38,15 +38,16 @@ from benchmarks import __version__
 from benchmarks.errors import UserError
 from benchmarks.schema import (
     CONDITIONS,
+    NO_OVERRIDES,
     SAMPLES_COLUMN,
     SCHEMA_VERSION,
     SETTINGS,
-    Config,
     Identity,
     Mode,
     SchemaError,
     Status,
     column_names,
+    declared,
     key_fields,
 )
 
@@ -228,7 +229,8 @@ def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """One row per job across seeds: the first seed's row, with the test accuracy's
-    mean and sample standard deviation over the seeds (``test_acc_std`` NaN for one)."""
+    mean and sample standard deviation over the seeds (``test_acc_std`` NaN for one),
+    and the mean over the seeds of every metric a task declared."""
     if table.empty:
         return table.assign(seeds=[], test_acc_mean=[], test_acc_std=[])
     grouped = table.assign(_job=keys(table, without=("seed",))).groupby("_job", sort=False)
@@ -236,6 +238,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     summary["seeds"] = grouped["seed"].nunique()
     summary["test_acc_mean"] = grouped["test_acc"].mean()
     summary["test_acc_std"] = grouped["test_acc"].std(ddof=1)
+    metrics = [name for name in declared() if name in table]
+    summary[metrics] = grouped[metrics].mean()
     return summary.reset_index(drop=True)
 
 
@@ -252,7 +256,7 @@ def depth_series(rows: pd.DataFrame) -> pd.DataFrame:
     depths |= {
         spec.relations.twin: spec.relations.depth for spec in residual if spec.relations.twin
     }
-    series = rows[rows["arch"].isin(list(depths)) & (rows["config"] == Config().json())]
+    series = rows[rows["arch"].isin(list(depths)) & (rows["config"] == NO_OVERRIDES)]
     kind = series["family"].map(lambda family: str(Family.parse(family)))
     return series.assign(kind=kind, depth=series["arch"].map(depths).astype(float))
 

@@ -50,6 +50,7 @@ from benchmarks.results import (
     ROWS_FILE,
     JsonLines,
     environment,
+    identities,
     read_env,
     read_rows,
     write_atomic,
@@ -235,14 +236,27 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
         counts = replace(counts, step_gflop=flops / 1e9)
     call, compile_s = first_call(job, call, device)
     used = peak_memory(call, device, baseline) if "memory" in job.measure else Memory()
-    row = Row(identity=identity, message=message, counts=counts, memory=used)
-    row = row.but(times=Times(compile_s=compile_s))
+    times = Times(compile_s=compile_s)
+    samples: tuple[float, ...] = ()
+    status = Status.OK
     if "time" in job.measure:
         timing = time_calls(call, device, job.timing)
         times = times_of(timing, identity.batch_size, counts.step_gflop, calibration, compile_s)
-        row = row.but(times=times, samples_ms=tuple(round(s * 1e3, 6) for s in timing.samples))
-    if identity.mode is Mode.TRAIN and not job.trains:
-        row = row.but(training=Training(optimizer=job.recipe.optimizer))
+        samples = tuple(round(sample * 1e3, 6) for sample in timing.samples)
+        if identity.mode is Mode.TRAIN and not torch.isfinite(call()).all():
+            status = Status.DIVERGED  # the recipe's steps on random labels: NaN arithmetic
+            message = join(message, "the timed training step's loss became non-finite")
+    stepped = identity.mode is Mode.TRAIN  # the timed step ran the recipe's optimizer
+    row = Row(
+        identity=identity,
+        status=status,
+        message=message,
+        counts=counts,
+        times=times,
+        memory=used,
+        training=Training(optimizer=job.recipe.optimizer) if stepped else Training(),
+        samples_ms=samples,
+    )
     if not job.trains:
         return Measured(row)
     del model, call
@@ -332,6 +346,11 @@ def first_call(
     return (graphed(call, device) if job.backend.cuda_graphs else call), compile_s
 
 
+def join(*messages: str) -> str:
+    """A row's messages, in one: '; '-separated, the empty ones left out."""
+    return "; ".join(message for message in messages if message)
+
+
 def peak_memory(
     call: Callable[[], torch.Tensor], device: torch.device, baseline: int | None
 ) -> Memory:
@@ -395,8 +414,8 @@ def train_to_accuracy(
     row = row.but(
         training=training,
         metrics=tasks.metric_columns(job.task, outcome.final),
-        status=outcome.status,
-        message=outcome.message or row.message,
+        status=outcome.status,  # the job's verdict is its training's
+        message=join(row.message, outcome.message),
     )
     return Measured(row, tuple(outcome.curve))
 
@@ -585,7 +604,8 @@ def run(
     round, and each row pools the samples of every round: a burst of load on a shared
     machine then hits one round of several jobs instead of all of one job's samples."""
     done = list(done)
-    finished = {Identity.from_record(row).key() for row in done if row.get("status") == Status.OK}
+    ok = [row for row in done if row.get("status") == Status.OK]
+    finished = {identity.key() for identity in identities(ok)}
     todo = [job for job in jobs if job.identity.key() not in finished]
     if len(todo) < len(jobs):
         log.info("resuming: %d of %d jobs already done", len(jobs) - len(todo), len(jobs))
@@ -600,7 +620,10 @@ def run(
             outcome.rows.append(measured.row)
             log.info("%s", progress_line(len(outcome.rows), len(todo), job, measured.row, started))
         for round_number in range(2, rounds + 1):
-            run_round(todo, outcome, row_log, executor, calibrations, round_number)
+            again = time_again(todo, outcome.rows, executor, calibrations, round_number)
+            for index, row in again.items():
+                outcome.rows[index] = row
+                row_log.append(row.record())
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -608,30 +631,30 @@ def run(
     return outcome
 
 
-def run_round(
+def time_again(
     jobs: Sequence[Job],
-    outcome: RunOutcome,
-    row_log: JsonLines,
+    rows: Sequence[Row],
     executor: Executor,
     calibrations: Calibrations,
     round_number: int,
-) -> None:
-    """Time the timing-only jobs that succeeded once more, pooling their samples."""
-    rows = {row.identity.key(): index for index, row in enumerate(outcome.rows)}
+) -> dict[int, Row]:
+    """Time the timing-only jobs that succeeded once more: by the index of their row in
+    ``rows``, that row with the new samples pooled into it."""
+    index = {row.identity.key(): position for position, row in enumerate(rows)}
     timed = [
         job
         for job in jobs
         if not job.trains
-        and job.identity.key() in rows
-        and outcome.rows[rows[job.identity.key()]].samples_ms
+        and job.identity.key() in index
+        and rows[index[job.identity.key()]].samples_ms
     ]
     log.info("round %d: timing %d jobs again", round_number, len(timed))
+    pooled_rows = {}
     for job, measured in zip(timed, executor.run(timed, calibrations), strict=True):
-        index = rows[job.identity.key()]
+        position = index[job.identity.key()]
         if measured.row.ok:
-            first = outcome.rows[index]
-            outcome.rows[index] = pooled(first, measured.row, round_number, calibrations)
-            row_log.append(outcome.rows[index].record())
+            pooled_rows[position] = pooled(rows[position], measured.row, round_number, calibrations)
+    return pooled_rows
 
 
 def pooled(first: Row, again: Row, rounds: int, calibrations: Calibrations) -> Row:

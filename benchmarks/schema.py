@@ -15,7 +15,6 @@ what rows of older versions lack with the defaults they were written under.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, ClassVar
@@ -105,7 +104,7 @@ class Config(Mapping[str, Any]):
         """A config from its JSON text, a mapping, or nothing (NaN, None, ''): {}."""
         if isinstance(value, Mapping):
             return cls(value)
-        if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        if not present(value) or value == "":
             return cls()
         try:
             items = json.loads(str(value))
@@ -174,7 +173,7 @@ class Identity:
                 "dtype": str(record["dtype"]),
                 "mode": Mode(record["mode"]),
                 "batch_size": int(record["batch_size"]),
-                "input_shape": _shape(record["input_shape"]),
+                "input_shape": parse_shape(record["input_shape"]),
                 "seed": int(record["seed"]),
                 "threads": int(record["threads"]),
             }
@@ -207,11 +206,12 @@ class Identity:
 
 
 SYNTHETIC = "synthetic"  # the data set of rows timed on random inputs
+NO_OVERRIDES = "{}"  # the config column of a net built with its registered defaults
 SETTINGS = Backend.names()  # the backend settings, each an identity column
 CONDITIONS = ("device", "dtype", *SETTINGS, "threads")  # what a label names where rows differ
 
 
-def _shape(value: object) -> tuple[int, ...]:
+def parse_shape(value: object) -> tuple[int, ...]:
     """A shape as written ('3x32x32'; a one-number shape may read back as a number)."""
     if isinstance(value, tuple | list):
         return tuple(int(n) for n in value)
@@ -220,12 +220,12 @@ def _shape(value: object) -> tuple[int, ...]:
 
 def _text(value: object) -> str:
     """A text column as written ('' for a missing value)."""
-    return str(value) if _present(value) else ""
+    return str(value) if present(value) else ""
 
 
 def _flag(value: object) -> bool:
     """A backend setting as written (or missing: off)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if not present(value):
         return False
     if isinstance(value, str):
         return value == "True"
@@ -310,7 +310,7 @@ class Training:
         "s", "compiled training: its first step, which compiles"
     )
     train_samples_per_s: float | None = optional(
-        "samples/s", "training samples (VQA: questions) per second"
+        "samples/s", "training samples per second (a task's sample: an image, a question)"
     )
     train_steps: int | None = optional("count", "optimizer steps taken")
     train_hw_efficiency: float | None = optional(
@@ -382,7 +382,7 @@ class Row:
         unknown = sorted(set(record) - known)
         if unknown:
             raise SchemaError(f"unknown columns {unknown}")
-        values = {name: value for name, value in record.items() if _present(value)}
+        values = {name: value for name, value in record.items() if present(value)}
 
         def part(kind: type) -> Any:
             return kind(**{f.name: values[f.name] for f in fields(kind) if f.name in values})
@@ -407,8 +407,9 @@ class Row:
         return replace(self, **changes)
 
 
-def _present(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+def present(value: object) -> bool:
+    """Whether a cell holds a value (not None, NaN or pandas' NA; a list always does)."""
+    return value is not None and not (pd.api.types.is_scalar(value) and pd.isna(value))
 
 
 def declare(*metrics: Column) -> None:
@@ -440,23 +441,28 @@ def _columns_of(kind: type) -> list[Column]:
     return found
 
 
-def _core_columns() -> list[Column]:
-    header, ending = _columns_of(Row)[:3], _columns_of(Row)[3:]
-    schema_version, status, message = header
+def _row_columns(*names: str) -> list[Column]:
+    """The columns of the Row's own fields ``names``, in that order."""
+    own = {column.name: column for column in _columns_of(Row)}
+    return [own[name] for name in names]
+
+
+def _core_columns(metrics: Iterable[Column] = ()) -> list[Column]:
+    """The columns in order: version, identity, status, the measured parts, ``metrics``
+    (the tasks'), the job's timestamps."""
     return [
-        schema_version,
+        *_row_columns("schema_version"),
         *_columns_of(Identity),
-        status,
-        message,
+        *_row_columns("status", "message"),
         *(column for part in PARTS[1:] for column in _columns_of(part)),
-        *ending,
+        *metrics,
+        *_row_columns("started_at", "duration_s"),
     ]
 
 
 def columns() -> tuple[Column, ...]:
     """Every column in order: the parts' fields, then the tasks' metrics, then timestamps."""
-    core = _core_columns()
-    return (*core[:-2], *declared().values(), *core[-2:])
+    return tuple(_core_columns(declared().values()))
 
 
 def column_names() -> tuple[str, ...]:

@@ -16,10 +16,12 @@ import architectures
 from benchmarks import compare, gate_trial, results
 from benchmarks.compare import Settings, Side
 from benchmarks.measure.flops import count_macs
+from benchmarks.schema import Identity
 
 from helpers import measured_net, result_row, run_cli, write_run
 
 REPO = Path(__file__).resolve().parent.parent
+KEYS = set(Identity.from_record(result_row("resnet20", "resnet")).record())
 
 
 def side(rows: list[dict], calibration_s: float | None = None) -> Side:
@@ -200,6 +202,30 @@ def test_reads_the_json_pytest_benchmark_writes(tmp_path):
     slowed = tmp_path / "slowed.json"
     slowed.write_text(json.dumps(data))
     assert run_cli(["compare", str(out), str(slowed)]) == 1
+
+
+def test_pytest_benchmark_files_with_or_without_archbench_identity(tmp_path):
+    """extra_info from before the seed and threads were kept: seed 0, the machine's threads;
+    a benchmark of somebody else's: its full name, as is."""
+    identity = {k: v for k, v in result_row("resnet20", "resnet").items() if k in KEYS}
+    del identity["seed"], identity["threads"]
+    stats = {"median": 0.002, "iqr": 0.0001}
+    data = {
+        "machine_info": {"torch_threads": 2, "archbench_calibration_s": 0.01},
+        "benchmarks": [
+            {"fullname": "perf::resnet20", "stats": stats, "extra_info": identity},
+            {"fullname": "test_mine.py::test_sort", "stats": stats},
+        ],
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    rows = compare.load_side(path).rows
+    assert list(rows["arch"]) == ["resnet20", "test_mine.py::test_sort"]
+    assert list(rows["threads"]) == [2, 2] and list(rows["seed"]) == [0, 0]
+    data["benchmarks"][0]["extra_info"]["batch_size"] = "large"
+    path.write_text(json.dumps(data))
+    with pytest.raises(compare.UserError, match="perf::resnet20: a row's identity is malformed"):
+        compare.load_side(path)
 
 
 def test_the_gate_trials_slowed_resnet20_does_a_third_more_work():

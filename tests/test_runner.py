@@ -223,3 +223,12 @@ def test_jobs_that_train_are_not_repeated(toy_architectures, tmp_path):
     runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=2)
     modes = [line["mode"] for line in results.read_rows(tmp_path / results.ROWS_FILE)]
     assert modes == [Mode.INFER, Mode.TRAIN, Mode.INFER]
+
+
+def test_a_timed_step_that_diverges_is_recorded_as_such(toy_architectures, tmp_path):
+    """The recipe's steps on random labels can blow up: the times are then of NaN
+    arithmetic, and the row says so instead of passing them off as a step time."""
+    recipe = TrainConfig(lr=1e12, warmup=0)
+    jobs = runner.expand_jobs(suite_of("tiny", training=recipe), CPU, threads=1)[-1:]
+    (row,) = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}).rows
+    assert row.status is Status.DIVERGED and "timed training step" in row.message

@@ -109,6 +109,9 @@ class StepBatch(Protocol):
 
 
 class Trainer(Protocol):
+    """Trains with train.fit, whose epoch records (train_loss, test_acc, train_time_s and
+    the task's metrics) are the curves."""
+
     def __call__(
         self,
         model: nn.Module,
@@ -184,4 +187,14 @@ def metric_columns(task: Task, record: dict[str, Any]) -> dict[str, float]:
 
 from benchmarks.tasks import classification, vqa  # noqa: E402, F401  (they register)
 
-__all__ = ["Data", "DataSpec", "Metric", "Task", "for_dataset", "for_input", "register"]
+__all__ = [
+    "Data",
+    "DataSpec",
+    "Metric",
+    "Task",
+    "all_tasks",
+    "for_dataset",
+    "for_input",
+    "metric_columns",
+    "register",
+]

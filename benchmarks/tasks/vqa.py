@@ -85,15 +85,15 @@ def colour_blind_answers(data: SortOfClevr) -> torch.Tensor:
 
 def floors(data: SortOfClevr) -> dict[str, float]:
     """Per subtype and per kind, the test accuracy of the better no-fusion answer."""
-    train, test = data.train, data.test
+    learn, test = data.train, data.test
     blind = colour_blind_answers(test)
     truth, kind, subtype = test.questions[..., 3], test.questions[..., 1], test.questions[..., 2]
     result, per_question = {}, torch.zeros(truth.shape)
     for k, s in GROUPS:
         mask = (kind == k) & (subtype == s)
-        train_mask = (train.questions[..., 1] == k) & (train.questions[..., 2] == s)
+        train_mask = (learn.questions[..., 1] == k) & (learn.questions[..., 2] == s)
         majority = torch.bincount(
-            train.questions[..., 3][train_mask], minlength=len(ANSWERS)
+            learn.questions[..., 3][train_mask], minlength=len(ANSWERS)
         ).argmax()
         accuracy = max(
             (truth[mask] == majority).float().mean(), (truth[mask] == blind[mask]).float().mean()
@@ -166,20 +166,20 @@ def train(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train a fusion net under ``config``'s budget; ``batch_size`` counts images."""
-    train, test = data.train, data.test
+    learn, test = data.train, data.test
     if config.train_subset:
         keep = slice(0, config.train_subset)
-        train = replace(
-            train,
-            images=train.images[keep],
-            scenes=train.scenes[keep],
-            questions=train.questions[keep],
+        learn = replace(
+            learn,
+            images=learn.images[keep],
+            scenes=learn.scenes[keep],
+            questions=learn.questions[keep],
         )
     model = to_device(model, device, backend)
     answer = compiled(answer_all, backend.compile)
     generator = torch.Generator(device=device).manual_seed(seed)
-    images, tokens = train.images.to(device), train.tokens.to(device)
-    answers = train.questions[..., 3].to(device)
+    images, tokens = learn.images.to(device), learn.tokens.to(device)
+    answers = learn.questions[..., 3].to(device)
     normalize = Normalizer(images, backend.channels_last)
     floor_metrics = floors(data)
 
