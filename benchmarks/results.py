@@ -334,13 +334,14 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str | None:
-    """The commit of the working directory's repository, with +dirty if it has changes."""
+    """The commit of the working directory's repository, with +dirty if its code has
+    changes (outputs under results/, such as the run being written, are not code)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)results"],
             capture_output=True,
             text=True,
             timeout=5,

@@ -4,6 +4,7 @@ environment."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pandas as pd
 import pytest
@@ -181,3 +182,20 @@ def test_environment_records_what_numbers_depend_on():
     assert env["torch"] == torch.__version__ and env["threads"] == 2
     assert env["device"] == "cpu" and env["cpu"]
     json.dumps(env, default=str)
+
+
+def test_the_commit_is_dirty_for_changed_code_not_for_results(tmp_path, monkeypatch):
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    for name in ("code.py", "results/rows.jsonl"):
+        (tmp_path / name).write_text("1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x")
+    monkeypatch.chdir(tmp_path / "results")
+    (tmp_path / "results" / "rows.jsonl").write_text("2\n")  # a run rewriting its results
+    assert not results.git_commit().endswith("+dirty")
+    (tmp_path / "code.py").write_text("2\n")
+    assert results.git_commit().endswith("+dirty")
