@@ -222,10 +222,7 @@ def print_summary(table: pd.DataFrame) -> None:
             "samples/s": table["throughput_per_s"],
             "hw eff (%)": table["hw_efficiency"] * 100,
             "peak (MiB)": table["peak_mem_mb"],
-            "test acc (%)": [
-                results.accuracy_text(mean, std)
-                for mean, std in zip(table["test_acc_mean"], table["test_acc_std"], strict=True)
-            ],
+            "test acc (%)": results.accuracy_texts(table),
             "seeds": table["seeds"].where(table["mode"] == Mode.TRAIN, ""),
             "status": table["status"],
         }

@@ -1,19 +1,29 @@
-"""The claims about network structure the suite exists to test, checked against a run.
+"""The claims about network structure the suite exists to test, judged against a run.
 
-Each check looks for the rows its claim needs (same data set, device, dtype,
-threads and backend settings; accuracy averaged over seeds) and returns a
-Finding: the verdict (held, not held, or not measured in this run), the
-evidence numbers and the thresholds it applied. A verdict never comes without
-its numbers. Which nets to compare comes from the registry's declared
-relations (a net's depth, its twin and what changed), never from their names.
+Each claim is judged in every group of rows it applies to: one data set,
+device, dtype, thread count and backend settings, with training either cut
+short by a time cap or not (never the two mixed). In each group a Judgement
+gives the verdict (held, not held, inconclusive), the evidence with its 95%
+intervals and, when inconclusive, how many seeds would decide it; the
+Finding's headline counts the groups ("held in 2 of 3 groups").
+
+Every accuracy comparison is a difference of means over seeds with a 95%
+interval (benchmarks/uncertainty.py): Welch's with two or more seeds a side,
+else one from the noise floor measured for the data set and recipe
+(benchmarks/noise.py). A condition holds when its interval clears the margin,
+fails when the interval lies wholly on the other side, and is inconclusive
+when it spans the margin (or there is no interval). Which nets are compared
+comes from the registry's families and declared relations, never from names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from torch import nn
 
@@ -21,20 +31,23 @@ import architectures
 from architectures import Change, Family, RegistryError
 from architectures._enum import TextEnum
 from architectures.layers import SeparableConv3x3
-from benchmarks import results
-from benchmarks.measure.flops import module_table
+from benchmarks import noise, results
+from benchmarks.measure.flops import layer_costs
+from benchmarks.measure.params import count_parameters
 from benchmarks.schema import (
     NO_OVERRIDES,
     SETTINGS,
     Identity,
     Mode,
     Status,
+    declared,
     key_fields,
     parse_shape,
 )
 from benchmarks.tasks.vqa import BY_KIND
+from benchmarks.uncertainty import Estimate, above, difference, seeds_to_decide
 
-TIE_PTS = 0.5  # accuracy differences (points) below this are ties
+TIE_PTS = 0.5  # accuracy differences (points) within this are ties
 DENSE_TOLERANCE_PTS = 1.0  # "reaches residual accuracy": within this many points
 MATCHED_FLOPS = 0.25  # two nets have matched FLOPs when within this fraction
 SEPARABLE_PREDICTION_TOLERANCE = 0.05  # measured/predicted MAC and parameter ratios
@@ -42,37 +55,163 @@ LATENCY_LAG = 1.5  # latency "drops by much less": latency ratio >= this x the F
 ATTENTION_MARGIN_PTS = 2.0  # cross-attention over late fusion, relational questions
 FLOOR_MARGIN_PTS = 5.0  # "clearly above the floor"
 UNGROUPED = (Family.RESNET.value, Family.PLAIN.value)
-SETTING = key_fields(without=("arch", "config", "mode", "batch_size", "input_shape", "seed"))
+GROUP = (*key_fields(without=("arch", "config", "mode", "batch_size", "input_shape", "seed")),)
 
 
 class Verdict(TextEnum):
     HELD = "held"
     NOT_HELD = "not held"
+    INCONCLUSIVE = "inconclusive"
     NOT_MEASURED = "not measured"
 
 
-HELD, NOT_HELD, NOT_MEASURED = Verdict.HELD, Verdict.NOT_HELD, Verdict.NOT_MEASURED
+HELD, NOT_HELD, INCONCLUSIVE, NOT_MEASURED = Verdict
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A claim's verdict in one group of rows, with the evidence and, for an inconclusive
+    verdict, what would decide it."""
+
+    group: str
+    verdict: Verdict
+    evidence: str
+    to_decide: str = ""
 
 
 @dataclass(frozen=True)
 class Finding:
     claim: str
-    verdict: Verdict
-    evidence: str
     threshold: str
+    judgements: tuple[Judgement, ...] = ()
+    missing: str = ""  # why no group has what the claim needs
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return [judgement.verdict for judgement in self.judgements]
+
+    @property
+    def headline(self) -> str:
+        """'held in 2 of 3 groups (inconclusive in 1)', or 'not measured'."""
+        if not self.judgements:
+            return str(NOT_MEASURED)
+        total, held = len(self.verdicts), self.verdicts.count(HELD)
+        others = [
+            f"{verdict} in {self.verdicts.count(verdict)}"
+            for verdict in (NOT_HELD, INCONCLUSIVE)
+            if verdict in self.verdicts
+        ]
+        groups = "group" if total == 1 else "groups"
+        return f"held in {held} of {total} {groups}" + (f" ({', '.join(others)})" if others else "")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition of a claim: an estimate against its margin."""
+
+    what: str
+    estimate: Estimate
+    margin: float
+
+    @property
+    def verdict(self) -> Verdict:
+        """Held when the interval lies above the margin, not held when below it,
+        inconclusive when it spans it or there is none."""
+        low, high = self.estimate.low, self.estimate.high
+        if low is None or high is None:
+            return INCONCLUSIVE
+        if low > self.margin:
+            return HELD
+        return NOT_HELD if high < self.margin else INCONCLUSIVE
+
+    def text(self) -> str:
+        return f"{self.what}: {self.estimate.text()}"
+
+    def to_decide(self) -> str:
+        """For an inconclusive check: the seeds a side that would decide it."""
+        seeds = seeds_to_decide(self.estimate, self.margin)
+        if self.estimate.spread is None:
+            return f"{self.what}: two or more seeds a side, or a noise floor for this recipe"
+        if seeds is None:
+            return f"{self.what}: more than 100 seeds a side at the observed spread"
+        return f"{self.what}: about {seeds} seeds a side at the observed spread"
+
+
+def judge(group: str, checks: Sequence[Check], facts: str = "") -> Judgement:
+    """The group's verdict over all its checks: not held if any is, held if all are,
+    else inconclusive."""
+    verdicts = [check.verdict for check in checks]
+    if NOT_HELD in verdicts:
+        verdict = NOT_HELD
+    else:
+        verdict = HELD if all(v is HELD for v in verdicts) else INCONCLUSIVE
+    evidence = "; ".join([*([facts] if facts else []), *(check.text() for check in checks)])
+    undecided = [check.to_decide() for check in checks if check.verdict is INCONCLUSIVE]
+    to_decide = "; ".join(undecided) if verdict is INCONCLUSIVE else ""
+    return Judgement(group, verdict, evidence, to_decide)
 
 
 def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Training rows with an accuracy, one per job (results.summarize): the mean over
-    seeds of its test accuracy as ``acc`` (and of its task's metrics); ``name`` is the
-    net's label."""
-    trained = results.summarize(results.trained_rows(table))
-    trained = trained.assign(acc=trained["test_acc_mean"])
-    return trained.assign(name=results.labels(trained, among=()))
+def trained_jobs(table: pd.DataFrame) -> pd.DataFrame:
+    """Training rows with an accuracy, one per job (results.summarize): ``acc`` the mean
+    test accuracy over seeds and ``values`` each seed's, ``<metric>_values`` the same
+    for the tasks' metrics; ``name`` the net's label."""
+    rows = results.trained_rows(table)
+    summary = results.summarize(rows)
+    if summary.empty:
+        return summary.assign(acc=[], values=[], name=[], budget_cut=[])
+    jobs = rows.assign(_job=results.keys(rows, without=("seed",))).groupby("_job", sort=False)
+    columns = ["test_acc", *(name for name in declared() if name in rows)]
+    per_seed = {f"{column}_values": list(jobs[column].agg(list)) for column in columns}
+    return summary.assign(
+        acc=summary["test_acc_mean"],
+        values=per_seed.pop("test_acc_values"),
+        **per_seed,
+        name=results.labels(summary, among=()),
+        budget_cut=cut_flags(summary),
+    )
+
+
+def groups(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The rows of each group (see the module docstring) with the group's name."""
+    if rows.empty:
+        return []
+    rows = rows.assign(budget_cut=cut_flags(rows))
+    found = []
+    for _, part in rows.groupby([*GROUP, "budget_cut"], sort=False, dropna=False):
+        cut_short = ", training cut short by a time cap" if part["budget_cut"].iloc[0] else ""
+        found.append((where(part.iloc[0]) + cut_short, part))
+    return found
+
+
+def cut_flags(rows: pd.DataFrame) -> list[bool]:
+    """Whether a time cap cut each row's training short."""
+    return [results.was_cut(row) for row in rows.to_dict("records")]
+
+
+def where(row: pd.Series) -> str:
+    """'mnist5k, cpu, fp32' (and the backend settings that are on) of a row."""
+    identity = Identity.from_record(dict(row))
+    on = [name for name in SETTINGS if getattr(identity.backend, name)]
+    return ", ".join([identity.dataset, identity.device, identity.dtype, *on])
+
+
+def floor_of(*rows: pd.Series, column: str = "test_acc") -> float | None:
+    """The noise floor for comparing these rows' ``column``: the larger of theirs (None
+    unless each has one)."""
+    found = [noise.floor_for(dict(row)) for row in rows]
+    spreads = [floor.sd.get(column) for floor in found if floor is not None]
+    if len(spreads) < len(rows) or None in spreads:
+        return None
+    return max(cast(list[float], spreads))
+
+
+def seeds_text(row: pd.Series) -> str:
+    seeds = int(row["seeds"])
+    return f"{row['name']} {pct(row['acc'])} ({seeds} seed{'s' if seeds != 1 else ''})"
 
 
 def relations(arch: str) -> architectures.Relations:
@@ -83,106 +222,140 @@ def relations(arch: str) -> architectures.Relations:
         return architectures.Relations()
 
 
-def settings(rows: pd.DataFrame) -> list[pd.DataFrame]:
-    """The rows of each setting (data set, device, dtype, threads, backend settings):
-    claims compare nets within one."""
-    if rows.empty:
-        return []
-    return [part for _, part in rows.groupby(list(SETTING), sort=False, dropna=False)]
-
-
-def family_pairs(
-    rows: pd.DataFrame, first: tuple[str, ...], second: tuple[str, ...], suffixes: tuple[str, str]
-) -> pd.DataFrame:
-    """Every pair of a row of the ``first`` families and one of the ``second``."""
-    left, right = rows[rows["family"].isin(first)], rows[rows["family"].isin(second)]
-    return left.merge(right, how="cross", suffixes=suffixes)
-
-
-def where(row: Any) -> str:
-    """'mnist5k, cpu, fp32' (and the backend settings that are on) of a row, or of the
-    first row of a part."""
-    first = row.iloc[0] if isinstance(row, pd.DataFrame) else row
-    identity = Identity.from_record(dict(first))
-    on = [name for name in SETTINGS if getattr(identity.backend, name)]
-    return ", ".join([identity.dataset, identity.device, identity.dtype, *on])
-
-
 def residual_beats_plain(table: pd.DataFrame) -> Finding:
     claim = "Residual connections beat plain nets as depth grows"
     threshold = (
         f"the deepest plain net below the shallowest by more than {TIE_PTS} points, and the "
-        f"residual net of that depth above it by more than {TIE_PTS} points"
+        f"residual net of that depth above it by more than {TIE_PTS} points, each difference's "
+        "95% interval clear of the margin"
     )
-    for part in settings(results.depth_series(trained_rows(table))):
+    judgements = []
+    for group, part in groups(results.depth_series(trained_jobs(table))):
         plain = part[part["kind"] == Family.PLAIN.value].set_index("depth")
         residual = part[part["kind"] == Family.RESNET.value].set_index("depth")
         if len(plain) < 2 or plain.index.max() not in residual.index:
             continue
         shallow, deep = plain.loc[plain.index.min()], plain.loc[plain.index.max()]
         rescue = residual.loc[plain.index.max()]
-        degrades = shallow["acc"] - deep["acc"] > TIE_PTS / 100
-        rescues = rescue["acc"] - deep["acc"] > TIE_PTS / 100
-        evidence = f"{where(part)}: " + ", ".join(
-            f"{row['name']} {pct(row['acc'])}" for row in (shallow, deep, rescue)
+        checks = [
+            Check(
+                f"{a['name']} - {b['name']}",
+                difference(a["values"], b["values"], floor_of(a, b)),
+                TIE_PTS / 100,
+            )
+            for a, b in ((shallow, deep), (rescue, deep))
+        ]
+        facts = ", ".join(seeds_text(row) for row in (shallow, deep, rescue))
+        judgements.append(judge(group, checks, facts))
+    missing = "needs plain nets at two depths and the residual net of the deeper one"
+    return Finding(claim, threshold, tuple(judgements), missing)
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """The residual nets' accuracy at a parameter count: what it is, and per seed."""
+
+    text: str
+    values: list[float]
+
+
+def residual_frontier(resnets: pd.DataFrame, params: float) -> Frontier | None:
+    """The group's residual accuracy-vs-parameters frontier (the best accuracy reached
+    with at most so many parameters) at ``params``: interpolated on log parameters
+    between the two frontier nets that bracket it, the smallest ResNet's when ``params``
+    is below all, None when it is above every ResNet's count."""
+    if resnets.empty or params > resnets["params"].max():
+        return None
+    frontier, best = [], -math.inf
+    for _, row in resnets.sort_values("params").iterrows():
+        if row["acc"] > best:
+            frontier.append(row)
+            best = row["acc"]
+    below = [row for row in frontier if row["params"] < params]
+    at_or_above = [row for row in frontier if row["params"] >= params]
+    if not below or not at_or_above:
+        net = at_or_above[0] if at_or_above else below[-1]
+        return Frontier(f"{net['name']} at {net['params']:,.0f} parameters", list(net["values"]))
+    low, high = below[-1], at_or_above[0]
+    weight = math.log(params / low["params"]) / math.log(high["params"] / low["params"])
+    if len(low["values"]) == len(high["values"]):
+        values = list(
+            weight * np.asarray(high["values"]) + (1 - weight) * np.asarray(low["values"])
         )
-        return Finding(claim, HELD if degrades and rescues else NOT_HELD, evidence, threshold)
-    return Finding(
-        claim, NOT_MEASURED, "needs plain nets at two depths and the deeper resnet", threshold
+    else:
+        values = [weight * high["acc"] + (1 - weight) * low["acc"]]
+    text = (
+        f"the residual frontier at {params:,.0f} parameters, interpolated between "
+        f"{low['name']} ({low['params']:,.0f}) and {high['name']} ({high['params']:,.0f})"
     )
+    return Frontier(text, values)
 
 
 def dense_matches_residual(table: pd.DataFrame) -> Finding:
     claim = "Dense connectivity reaches residual accuracy with fewer parameters"
     threshold = (
-        f"a DenseNet within {DENSE_TOLERANCE_PTS} point of a ResNet that has more parameters"
+        f"every DenseNet no more than {DENSE_TOLERANCE_PTS} point below the group's residual "
+        "accuracy-vs-parameters frontier at its own parameter count (interpolated on log "
+        "parameters), the difference's 95% interval clear of the margin"
     )
-    for part in settings(trained_rows(table)):
-        pairs = family_pairs(part, (Family.DENSENET.value,), (Family.RESNET.value,), ("_d", "_r"))
-        pairs = pairs[pairs["params_d"] < pairs["params_r"]]
-        if pairs.empty:
-            continue
-        pairs = pairs.assign(gap=pairs["acc_d"] - pairs["acc_r"]).sort_values("gap")
-        best = pairs.iloc[-1]
-        evidence = (
-            f"{where(part)}: {best['name_d']} {pct(best['acc_d'])} with {best['params_d']:,.0f} "
-            f"parameters vs {best['name_r']} {pct(best['acc_r'])} with {best['params_r']:,.0f}"
-        )
-        held = best["gap"] >= -DENSE_TOLERANCE_PTS / 100
-        return Finding(claim, HELD if held else NOT_HELD, evidence, threshold)
-    return Finding(claim, NOT_MEASURED, "needs a DenseNet and a larger ResNet trained", threshold)
+    judgements = []
+    for group, part in groups(trained_jobs(table)):
+        resnets = part[part["family"] == Family.RESNET.value]
+        checks, facts = [], []
+        for _, dense in part[part["family"] == Family.DENSENET.value].iterrows():
+            frontier = residual_frontier(resnets, dense["params"])
+            if frontier is None:
+                continue
+            noise_floor = floor_of(dense, *(row for _, row in resnets.iterrows()))
+            estimate = difference(dense["values"], frontier.values, noise_floor)
+            checks.append(
+                Check(f"{dense['name']} - frontier", estimate, -DENSE_TOLERANCE_PTS / 100)
+            )
+            facts.append(
+                f"{seeds_text(dense)} with {dense['params']:,.0f} parameters vs "
+                f"{frontier.text}: {pct(float(np.mean(frontier.values)))}"
+            )
+        if checks:
+            judgements.append(judge(group, checks, "; ".join(facts)))
+    missing = "needs a DenseNet and a ResNet at least as large, trained in one group"
+    return Finding(claim, threshold, tuple(judgements), missing)
 
 
 def grouped_at_matched_flops(table: pd.DataFrame) -> Finding:
     claim = "Grouped convolutions: at matched FLOPs, the grouped net is at least as accurate"
     threshold = (
-        f"FLOPs within {MATCHED_FLOPS:.0%}; the grouped net's accuracy no more than "
-        f"{TIE_PTS} points below"
+        f"each grouped net no more than {TIE_PTS} points below the most accurate ungrouped net "
+        f"within {MATCHED_FLOPS:.0%} of its FLOPs, the difference's 95% interval clear of "
+        "the margin"
     )
-    for part in settings(trained_rows(table)):
-        pairs = family_pairs(part, (Family.GROUPED.value,), UNGROUPED, ("_g", "_d"))
-        pairs = pairs.assign(flop_ratio=pairs["flops_g"] / pairs["flops_d"])
-        pairs = pairs[(pairs["flop_ratio"] - 1).abs() <= MATCHED_FLOPS]
-        if pairs.empty:
-            continue
-        verdicts, lines = [], []
-        for pair in pairs.itertuples():
-            verdicts.append(pair.acc_g >= pair.acc_d - TIE_PTS / 100)
-            lines.append(
-                f"{pair.name_g} {pct(pair.acc_g)} vs {pair.name_d} {pct(pair.acc_d)} "
-                f"(FLOP ratio {pair.flop_ratio:.2f})"
+    judgements = []
+    for group, part in groups(trained_jobs(table)):
+        ungrouped = part[part["family"].isin(UNGROUPED)]
+        checks, facts = [], []
+        for _, grouped in part[part["family"] == Family.GROUPED.value].iterrows():
+            ratio = grouped["flops"] / ungrouped["flops"]
+            matched = ungrouped[(ratio - 1).abs() <= MATCHED_FLOPS]
+            if matched.empty:
+                continue
+            best = matched.loc[matched["acc"].idxmax()]
+            estimate = difference(grouped["values"], best["values"], floor_of(grouped, best))
+            checks.append(Check(f"{grouped['name']} - {best['name']}", estimate, -TIE_PTS / 100))
+            flop_ratio = grouped["flops"] / best["flops"]
+            facts.append(
+                f"{seeds_text(grouped)} vs {seeds_text(best)} (FLOP ratio {flop_ratio:.2f})"
             )
-        evidence = f"{where(part)}: " + "; ".join(lines)
-        return Finding(claim, HELD if all(verdicts) else NOT_HELD, evidence, threshold)
-    closest = nearest_flops_pair(table)
-    return Finding(
-        claim, NOT_MEASURED, f"no grouped net with a FLOP-matched ungrouped one{closest}", threshold
-    )
+        if checks:
+            judgements.append(judge(group, checks, "; ".join(facts)))
+    missing = f"no grouped net with a FLOP-matched ungrouped one{nearest_flops_pair(table)}"
+    return Finding(claim, threshold, tuple(judgements), missing)
 
 
 def nearest_flops_pair(table: pd.DataFrame) -> str:
     """' (closest: A at 0.25x the FLOPs of B)', or '' when there is no pair at all."""
-    pairs = family_pairs(trained_rows(table), (Family.GROUPED.value,), UNGROUPED, ("_g", "_d"))
+    jobs = trained_jobs(table)
+    grouped = jobs[jobs["family"] == Family.GROUPED.value]
+    ungrouped = jobs[jobs["family"].isin(UNGROUPED)]
+    pairs = grouped.merge(ungrouped, how="cross", suffixes=("_g", "_d"))
     if pairs.empty:
         return ""
     pairs = pairs.assign(ratio=pairs["flops_g"] / pairs["flops_d"])
@@ -194,24 +367,25 @@ def predicted_separable_ratios(
     standard: str, separable: str, input_shape: str
 ) -> tuple[float, float]:
     """(MAC ratio, parameter ratio) that Howard et al. 2017 (eq. 5) predict for the
-    separable twin: each replaced 3x3 layer costs 1/C_out + 1/9 of the standard one,
-    every other layer stays as it is."""
+    separable twin, from the standard net's layer shapes (no FLOP counter): each
+    replaced 3x3 convolution costs 1/C_out + 1/9 of its MACs and weights, every other
+    layer stays as it is."""
     channels, height, _ = parse_shape(input_shape)
     config: dict[str, Any] = {"in_channels": channels}
     dense_model = architectures.create(standard, **config)
     twin = architectures.create(separable, **config)
     inputs = architectures.spec(standard).example_inputs(1, image_size=height, **config)
-    table = module_table(dense_model, inputs, max_depth=99).set_index("module")
-    replaced = [
-        name for name, module in twin.named_modules() if isinstance(module, SeparableConv3x3)
-    ]
-    macs, params = table.loc["(model)", "macs"], table.loc["(model)", "params"]
-    for name in replaced:
-        layer = cast(nn.Conv2d, dense_model.get_submodule(name))
-        factor = 1 / layer.out_channels + 1 / 9
-        macs -= table.loc[name, "macs"] * (1 - factor)
-        params -= table.loc[name, "params"] * (1 - factor)
-    return macs / table.loc["(model)", "macs"], params / table.loc["(model)", "params"]
+    costs = layer_costs(dense_model, inputs)
+    total_macs = sum(cost.macs for cost in costs.values())
+    total_params = count_parameters(dense_model).total
+    macs, params = float(total_macs), float(total_params)
+    for name, module in twin.named_modules():
+        if isinstance(module, SeparableConv3x3):
+            layer = cast(nn.Conv2d, dense_model.get_submodule(name))
+            factor = 1 / layer.out_channels + 1 / 9
+            macs -= costs[name].macs * (1 - factor)
+            params -= costs[name].weights * (1 - factor)
+    return macs / total_macs, params / total_params
 
 
 def separable_cuts_flops(table: pd.DataFrame) -> Finding:
@@ -221,66 +395,68 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
     )
     threshold = (
         f"MAC and parameter ratios within {SEPARABLE_PREDICTION_TOLERANCE:.0%} of the "
-        f"prediction (1/C_out + 1/9 per replaced 3x3 layer); batch-1 latency ratio at least "
-        f"{LATENCY_LAG}x the MAC ratio"
+        "prediction from the layer shapes (1/C_out + 1/9 per replaced 3x3 layer); batch-1 "
+        f"latency ratio at least {LATENCY_LAG}x the MAC ratio"
     )
     ok = table[(table["status"] == Status.OK) & (table["config"] == NO_OVERRIDES)]
     latency = ok[(ok["mode"] == Mode.INFER) & (ok["batch_size"] == 1)]
-    trained = trained_rows(table)
-    conditions = results.keys(latency, without=("arch",))
-    for index, row in enumerate(latency.itertuples()):
-        twin = relations(row.arch)
-        if twin.change is not Change.SEPARABLE:
-            continue
-        alike = [key == conditions[index] for key in conditions]
-        base = latency[pd.Series(alike, index=latency.index) & (latency["arch"] == twin.twin)]
-        if base.empty:
-            continue
-        base = base.iloc[0]
-        mac_ratio, param_ratio = row.macs / base["macs"], row.params / base["params"]
-        latency_ratio = row.time_median_ms / base["time_median_ms"]
-        predicted_macs, predicted_params = predicted_separable_ratios(
-            base["arch"], row.arch, row.input_shape
-        )
-        as_predicted = all(
-            abs(measured / predicted - 1) <= SEPARABLE_PREDICTION_TOLERANCE
-            for measured, predicted in (
-                (mac_ratio, predicted_macs),
-                (param_ratio, predicted_params),
-            )
-        )
-        lags = latency_ratio >= LATENCY_LAG * mac_ratio
-        cost = accuracy_cost(trained, row.arch, base["arch"], base)
-        evidence = (
-            f"{where(base)}: {row.arch} vs {base['arch']}: "
-            f"MACs x{mac_ratio:.3f} (predicted x{predicted_macs:.3f}), "
-            f"parameters x{param_ratio:.3f} (predicted x{predicted_params:.3f}), "
-            f"batch-1 latency x{latency_ratio:.2f}{cost}"
-        )
-        return Finding(claim, HELD if as_predicted and lags else NOT_HELD, evidence, threshold)
-    return Finding(
-        claim, NOT_MEASURED, "needs a separable net and its twin timed at batch 1", threshold
+    trained = trained_jobs(table)
+    judgements = []
+    for group, part in groups(latency):
+        for _, row in part.iterrows():
+            twin = relations(row["arch"])
+            base = part[part["arch"] == twin.twin]
+            if twin.change is not Change.SEPARABLE or base.empty:
+                continue
+            judgements.append(separable_judgement(group, row, base.iloc[0], trained))
+    missing = "needs a separable net and its declared twin timed at batch 1"
+    return Finding(claim, threshold, tuple(judgements), missing)
+
+
+def separable_judgement(
+    group: str, row: pd.Series, base: pd.Series, trained: pd.DataFrame
+) -> Judgement:
+    """The counts against the prediction and the latency lag (exact checks), and the
+    accuracy cost with its interval where both nets trained."""
+    mac_ratio, param_ratio = row["macs"] / base["macs"], row["params"] / base["params"]
+    latency_ratio = row["time_median_ms"] / base["time_median_ms"]
+    predicted_macs, predicted_params = predicted_separable_ratios(
+        base["arch"], row["arch"], row["input_shape"]
     )
+    as_predicted = all(
+        abs(measured / predicted - 1) <= SEPARABLE_PREDICTION_TOLERANCE
+        for measured, predicted in ((mac_ratio, predicted_macs), (param_ratio, predicted_params))
+    )
+    lags = latency_ratio >= LATENCY_LAG * mac_ratio
+    evidence = (
+        f"{row['arch']} vs {base['arch']}: MACs x{mac_ratio:.3f} (predicted "
+        f"x{predicted_macs:.3f}), parameters x{param_ratio:.3f} (predicted "
+        f"x{predicted_params:.3f}), batch-1 latency x{latency_ratio:.2f}"
+        f"{accuracy_cost(trained, row['arch'], base['arch'], base)}"
+    )
+    return Judgement(group, HELD if as_predicted and lags else NOT_HELD, evidence)
 
 
 CONDITIONS = ("device", "dtype", "threads", *(name for name in SETTINGS if name != "cuda_graphs"))
 
 
 def accuracy_cost(trained: pd.DataFrame, twin: str, base: str, latency_row: pd.Series) -> str:
-    """'; accuracy 90.1% vs 91.0% (-0.9 points)': both nets trained on one data set under
-    the latency row's conditions (device, dtype, threads, backend settings but CUDA
-    graphs); its own data set first, then any (latency is often timed on synthetic
-    inputs); '' when none has both."""
+    """'; accuracy cost -1.8 points [-3.1, -0.5] (...) : 94.4% vs 96.2%': both nets
+    trained on one data set under the latency row's conditions (device, dtype, threads,
+    backend settings but CUDA graphs), its own data set first, then any (latency is
+    often timed on synthetic inputs); '' when none has both."""
     others = key_fields(without=CONDITIONS)  # the key's other columns
     (wanted,) = results.keys(latency_row.to_frame().T, without=others)
-    alike = trained[[key == wanted for key in results.keys(trained, without=others)]]
-    alike = alike[alike["config"] == NO_OVERRIDES]
+    same = [key == wanted for key in results.keys(trained, without=others)]
+    alike = trained.loc[pd.Series(same, index=trained.index, dtype=bool)]
+    alike = alike[(alike["config"] == NO_OVERRIDES) & ~alike["budget_cut"]]
     for dataset in dict.fromkeys([latency_row["dataset"], *alike["dataset"]]):
-        acc = alike[alike["dataset"] == dataset].groupby("arch")["acc"].mean()
-        if twin in acc and base in acc:
-            on = "" if dataset == latency_row["dataset"] else f", on {dataset}"
-            points = 100 * (acc[twin] - acc[base])
-            return f"; accuracy {pct(acc[twin])} vs {pct(acc[base])} ({points:+.1f} points{on})"
+        nets = alike[alike["dataset"] == dataset].set_index("arch")
+        if twin in nets.index and base in nets.index:
+            a, b = nets.loc[twin], nets.loc[base]
+            cost = difference(a["values"], b["values"], floor_of(a, b))
+            on = "" if dataset == latency_row["dataset"] else f" on {dataset}"
+            return f"; accuracy{on} {pct(a['acc'])} vs {pct(b['acc'])}: {cost.text()}"
     return ""
 
 
@@ -292,38 +468,50 @@ def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
     threshold = (
         f"the attention net above its late-fusion twin by more than {ATTENTION_MARGIN_PTS} "
         f"points on relational questions, and above every floor by more than "
-        f"{FLOOR_MARGIN_PTS} points"
+        f"{FLOOR_MARGIN_PTS} points, each 95% interval clear of its margin"
     )
     (relational,) = (metric for metric in BY_KIND if metric.column == "test_acc_rel")
-    for part in settings(trained_rows(table)):
+    judgements = []
+    for group, part in groups(trained_jobs(table)):
         nets = part[part["config"] == NO_OVERRIDES].set_index("arch")
         pairs = [
             (arch, twin.twin)
             for arch, twin in ((arch, relations(arch)) for arch in nets.index)
             if twin.change is Change.ATTENTION and twin.twin in nets.index
         ]
-        if not pairs:
-            continue
-        (attention_net, late_net), *_ = pairs
-        attention, late = nets.loc[attention_net], nets.loc[late_net]
-        gap = attention[relational.column] - late[relational.column]
-        above = all(
-            attention[metric.column] - attention[metric.floor] > FLOOR_MARGIN_PTS / 100
-            for metric in BY_KIND
-        )
-        evidence = f"{where(part)}: " + "; ".join(
-            f"{metric.name} {pct(attention[metric.column])} ({attention_net}) vs "
-            f"{pct(late[metric.column])} ({late_net}), floor {pct(attention[metric.floor])}"
-            for metric in BY_KIND
-        )
-        held = gap > ATTENTION_MARGIN_PTS / 100 and above
-        return Finding(claim, HELD if held else NOT_HELD, evidence, threshold)
-    return Finding(
-        claim,
-        NOT_MEASURED,
-        "needs an attention net and its late-fusion twin trained on one data set",
-        threshold,
-    )
+        for attention_net, late_net in pairs:
+            attention, late = nets.loc[attention_net], nets.loc[late_net]
+            column = relational.column
+            checks = [
+                Check(
+                    f"{relational.name}, {attention_net} - {late_net}",
+                    difference(
+                        attention[f"{column}_values"],
+                        late[f"{column}_values"],
+                        floor_of(attention, late, column=column),
+                    ),
+                    ATTENTION_MARGIN_PTS / 100,
+                ),
+                *(
+                    Check(
+                        f"{metric.name}, {attention_net} - floor {pct(attention[metric.floor])}",
+                        above(
+                            attention[f"{metric.column}_values"],
+                            attention[metric.floor],
+                            floor_of(attention, column=metric.column),
+                        ),
+                        FLOOR_MARGIN_PTS / 100,
+                    )
+                    for metric in BY_KIND
+                ),
+            ]
+            facts = ", ".join(
+                f"{metric.name} {pct(attention[metric.column])} vs {pct(late[metric.column])}"
+                for metric in BY_KIND
+            )
+            judgements.append(judge(group, checks, f"{attention_net} vs {late_net}: {facts}"))
+    missing = "needs an attention net and its late-fusion twin trained in one group"
+    return Finding(claim, threshold, tuple(judgements), missing)
 
 
 CHECKS: tuple[Callable[[pd.DataFrame], Finding], ...] = (

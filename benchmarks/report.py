@@ -20,10 +20,11 @@ from benchmarks.measure.device import DTYPES
 from benchmarks.plots import Drawn
 from benchmarks.results import (
     Run,
-    accuracy_text,
+    accuracy_texts,
     calibration_peaks,
     labelled,
     summarize,
+    was_cut,
     write_atomic,
 )
 from benchmarks.schema import Mode, Status
@@ -100,12 +101,9 @@ def training_table(rows: pd.DataFrame) -> pd.DataFrame:
             "data set": summary["dataset"],
             "batch": summary["batch_size"],
             "step (ms)": summary["time_median_ms"].round(1),
-            "epochs done": summary["epochs_done"].round(2),
+            "epochs": epochs_texts(summary),
             "train time (s)": summary["train_time_s"].round(0),
-            "test acc (%)": [
-                accuracy_text(m, s)
-                for m, s in zip(summary["test_acc_mean"], summary["test_acc_std"], strict=True)
-            ],
+            "test acc (%)": accuracy_texts(summary),
             "seeds": summary["seeds"],
         }
     )
@@ -113,13 +111,26 @@ def training_table(rows: pd.DataFrame) -> pd.DataFrame:
         table.insert(5, "train samples/s", summary["train_samples_per_s"].round(0))
     if summary["target_acc"].notna().any():
         table["target (%)"] = 100 * summary["target_acc"]
-        table["time to target (s)"] = summary["time_to_target_s"].round(1)
+        table["time to target on validation (s)"] = summary["time_to_target_s"].round(1)
     for task in tasks.all_tasks():
         for metric in task.metrics:
             if metric.column in summary and summary[metric.column].notna().any():
                 table[f"{metric.name} (%)"] = (100 * summary[metric.column]).round(1)
                 table[f"{metric.name} floor (%)"] = (100 * summary[metric.floor]).round(1)
     return table
+
+
+def epochs_texts(summary: pd.DataFrame) -> list[str]:
+    """'2 of 2', or '1 of 2, cut by the time cap'."""
+    texts = []
+    for row in summary.to_dict("records"):
+        done, planned = row.get("epochs_done"), row.get("epochs")
+        if pd.isna(done) or pd.isna(planned):
+            texts.append("")
+            continue
+        cut = ", cut by the time cap" if was_cut(row) else ""
+        texts.append(f"{done:.0f} of {planned:.0f}{cut}")
+    return texts
 
 
 def suite_tables(run: Run) -> list[Block]:
@@ -136,8 +147,9 @@ def suite_tables(run: Run) -> list[Block]:
         if len(training):
             blocks += [
                 Text(
-                    "Training: step time of forward + backward + optimizer step, accuracy "
-                    "after the budget (mean ± sd over seeds):"
+                    "Training: step time of forward + backward + optimizer step, test "
+                    "accuracy after the budget (mean ± sd over seeds, and its 95% confidence "
+                    "interval):"
                 ),
                 Table(training_table(training)),
             ]
@@ -145,14 +157,22 @@ def suite_tables(run: Run) -> list[Block]:
 
 
 def findings_blocks(run: Run) -> list[Block]:
+    """Each claim: its headline over the groups, each group's verdict with the evidence
+    (and, when inconclusive, what would decide it), and the threshold."""
     blocks: list[Block] = []
     for number, finding in enumerate(check_all(run.table), 1):
-        blocks.append(
-            Text(
-                f"**{number}. {finding.claim}: {finding.verdict.upper()}.** "
-                f"Evidence: {finding.evidence}. Threshold: {finding.threshold}."
+        blocks.append(Text(f"**{number}. {finding.claim}: {finding.headline}.**"))
+        for judgement in finding.judgements:
+            decide = f" To decide: {judgement.to_decide}." if judgement.to_decide else ""
+            blocks.append(
+                Text(
+                    f"- {judgement.group}: **{str(judgement.verdict).upper()}**. "
+                    f"{judgement.evidence}.{decide}"
+                )
             )
-        )
+        if not finding.judgements:
+            blocks.append(Text(f"- Not measured: {finding.missing}."))
+        blocks.append(Text(f"Threshold: {finding.threshold}."))
     return blocks
 
 

@@ -49,7 +49,9 @@ from benchmarks.schema import (
     column_names,
     declared,
     key_fields,
+    present,
 )
+from benchmarks.uncertainty import mean_interval
 
 ROWS_FILE, RESULTS_FILE, ENV_FILE = "rows.jsonl", "results.csv", "env.json"
 CURVES_FILE = "curves.jsonl"
@@ -229,15 +231,19 @@ def trained_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """One row per job across seeds: the first seed's row, with the test accuracy's
-    mean and sample standard deviation over the seeds (``test_acc_std`` NaN for one),
-    and the mean over the seeds of every metric a task declared."""
+    mean, sample standard deviation and 95% confidence interval's half width over the
+    seeds (``test_acc_std``, ``test_acc_ci95``: NaN for one seed), and the mean over
+    the seeds of every metric a task declared."""
     if table.empty:
-        return table.assign(seeds=[], test_acc_mean=[], test_acc_std=[])
+        return table.assign(seeds=[], test_acc_mean=[], test_acc_std=[], test_acc_ci95=[])
     grouped = table.assign(_job=keys(table, without=("seed",))).groupby("_job", sort=False)
     summary = grouped.first()
     summary["seeds"] = grouped["seed"].nunique()
     summary["test_acc_mean"] = grouped["test_acc"].mean()
     summary["test_acc_std"] = grouped["test_acc"].std(ddof=1)
+    summary["test_acc_ci95"] = grouped["test_acc"].agg(
+        lambda values: mean_interval(list(values.dropna()))[2] if values.notna().any() else None
+    )
     metrics = [name for name in declared() if name in table]
     summary[metrics] = grouped[metrics].mean()
     return summary.reset_index(drop=True)
@@ -291,11 +297,28 @@ def calibration_peaks(env: Mapping[str, Any], dtypes: Iterable[str]) -> dict[str
     }
 
 
-def accuracy_text(mean: float, std: float) -> str:
-    """'91.20 ± 0.35' (percent; no ± for one seed, '' for no accuracy)."""
-    if pd.isna(mean):
-        return ""
-    return f"{100 * mean:.2f}" + ("" if pd.isna(std) else f" ± {100 * std:.2f}")
+def was_cut(row: Mapping[str, Any]) -> bool:
+    """Whether a time cap cut the row's training short (rows from before: not)."""
+    value = row.get("budget_cut")
+    return present(value) and bool(value)
+
+
+def accuracy_texts(summary: pd.DataFrame) -> list[str]:
+    """Each summarized job's test accuracy in percent: '91.20 ± 0.35, 95% CI 90.33-92.07'
+    over seeds, '91.20' for one seed, '' for none; ' (cut)' when a time cap cut its
+    training short."""
+    texts = []
+    for row in summary.to_dict("records"):
+        mean, std, half = row["test_acc_mean"], row["test_acc_std"], row["test_acc_ci95"]
+        if pd.isna(mean):
+            texts.append("")
+            continue
+        text = f"{100 * mean:.2f}"
+        if not pd.isna(std):
+            low, high = 100 * (mean - half), 100 * (mean + half)
+            text += f" ± {100 * std:.2f}, 95% CI {low:.2f}-{high:.2f}"
+        texts.append(text + (" (cut)" if was_cut(row) else ""))
+    return texts
 
 
 # --- the environment ------------------------------------------------------------------

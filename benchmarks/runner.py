@@ -432,6 +432,7 @@ def training_part(
     if step_gflop and calibration and outcome.train_steps:
         achieved = step_gflop * outcome.train_steps / outcome.train_time_s
         efficiency = calibration.efficiency(achieved)
+    split = outcome.split
     return Training(
         epochs=recipe.epochs,
         time_budget_s=recipe.time_budget_s,
@@ -440,8 +441,13 @@ def training_part(
         lr=recipe.lr,
         weight_decay=recipe.weight_decay,
         schedule=recipe.schedule,
+        warmup=recipe.warmup,
         label_smoothing=recipe.label_smoothing,
+        train_size=split.train if split else None,
+        val_size=split.val if split else None,
+        val_seed=split.seed if split else None,
         epochs_done=outcome.epochs_done,
+        budget_cut=outcome.budget_cut,
         train_time_s=outcome.train_time_s,
         train_compile_s=outcome.compile_s,
         train_samples_per_s=outcome.train_samples_per_s,
@@ -449,8 +455,10 @@ def training_part(
         train_hw_efficiency=efficiency,
         train_loss=outcome.train_loss,
         train_acc=outcome.train_acc,
+        val_acc=outcome.val_acc,
+        best_val_acc=outcome.best_val_acc,
+        best_epoch=outcome.best_epoch,
         test_acc=outcome.test_acc,
-        best_test_acc=outcome.best_test_acc,
         target_acc=recipe.target_accuracy,
         time_to_target_s=outcome.time_to_target_s,
     )

@@ -290,21 +290,27 @@ class Memory:
 
 @dataclass(frozen=True)
 class Training:
-    """The recipe and budget of a training job, and what training reached."""
+    """The recipe and budget of a training job, its split of the training set, and what
+    training reached. Validation decides (best epoch, time to target); test reports."""
 
     epochs: int | None = optional("", "training budget in epochs (train rows)")
     time_budget_s: float | None = optional(
-        "s", "training budget in seconds, if any; the nearer budget binds"
+        "s", "training cap in seconds, if any (studies of time); the nearer budget binds"
     )
     train_subset: int | None = optional(
-        "images", "training images used, if fewer than the data set's"
+        "samples", "training samples used, if fewer than the data set's"
     )
     optimizer: str | None = optional("", "sgd (Nesterov momentum 0.9) or adamw")
     lr: float | None = optional("", "peak learning rate")
     weight_decay: float | None = optional("", "weight decay")
     schedule: str | None = optional("", "onecycle or cosine learning-rate schedule")
+    warmup: float | None = optional("fraction", "of the budget spent warming the rate up")
     label_smoothing: float | None = optional("", "label smoothing of the cross-entropy")
-    epochs_done: int | None = optional("", "epochs trained, the last maybe cut by the time budget")
+    train_size: int | None = optional("samples", "training samples trained on")
+    val_size: int | None = optional("samples", "training samples held out for validation")
+    val_seed: int | None = optional("", "seed of the validation hold-out")
+    epochs_done: int | None = optional("", "epochs trained, the last maybe cut by a time cap")
+    budget_cut: bool | None = optional("", "a time cap stopped training before its epochs")
     train_time_s: float | None = optional("s", "training time, evaluation and compilation excluded")
     train_compile_s: float | None = optional(
         "s", "compiled training: its first step, which compiles"
@@ -320,11 +326,13 @@ class Training:
     train_acc: float | None = optional(
         "fraction", "training accuracy of the last epoch (augmented batches)"
     )
+    val_acc: float | None = optional("fraction", "validation accuracy after training")
+    best_val_acc: float | None = optional("fraction", "best validation accuracy of any epoch")
+    best_epoch: int | None = optional("", "the epoch of best_val_acc")
     test_acc: float | None = optional("fraction", "test accuracy after training")
-    best_test_acc: float | None = optional("fraction", "best test accuracy after any epoch")
-    target_acc: float | None = optional("fraction", "target test accuracy, if set")
+    target_acc: float | None = optional("fraction", "target validation accuracy, if set")
     time_to_target_s: float | None = optional(
-        "s", "training time until the target was first reached"
+        "s", "training time until validation accuracy first reached the target"
     )
 
 

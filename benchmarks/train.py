@@ -8,11 +8,19 @@ or cosine learning-rate schedule, optional label smoothing, the job's dtype
 bookkeeping. Every step is an ``OptimizerStep``, the same object the runner
 times for a training-step row, so the timed step is the step training takes.
 
-The budget is a number of epochs, optionally capped by seconds of training
+The budget is work: a number of epochs, so that a seed gives the same
+accuracy on a fast, slow or busy machine. A cap in seconds of training
 (evaluation excluded; with compile, the first step, which compiles, is timed
-apart as ``compile_s``). The schedule follows whichever budget is nearer its
-end, so the learning rate reaches zero when training stops. The test set is
-evaluated after every epoch.
+apart as ``compile_s``) is there for "accuracy within T seconds" studies; a
+run it stops early says so (``budget_cut``). The schedule follows whichever
+budget is nearer its end, so the learning rate reaches zero when training
+stops.
+
+A task holds out a fixed, seeded part of its training set for validation
+(``val_fraction``, ``val_seed``). Everything decided during training is
+decided on it: the best epoch and the time to a target accuracy. The test set
+decides nothing: the row reports the test accuracy of the model training ends
+with (curves show it per epoch, as test accuracy).
 """
 
 from __future__ import annotations
@@ -48,9 +56,11 @@ class TrainConfig:
     schedule: str = "onecycle"  # onecycle: linear warm-up then linear decay to 0; cosine
     warmup: float = 0.2  # fraction of the budget spent warming up
     label_smoothing: float = 0.0
-    time_budget_s: float | None = None  # stop after this much training time
-    target_accuracy: float | None = None  # record the time at which test accuracy reaches it
+    time_budget_s: float | None = None  # stop after this much training time (studies of time)
+    target_accuracy: float | None = None  # record when validation accuracy first reaches it
     train_subset: int | None = None  # train on this many images (fixed-seed subset)
+    val_fraction: float = 0.1  # of the training images, held out to decide on (seeded)
+    val_seed: int = 0
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
@@ -68,20 +78,46 @@ class TrainConfig:
             raise ValueError("lr must be positive, warmup and label_smoothing in [0, 1)")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s must be positive, not {self.time_budget_s}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), not {self.val_fraction}")
+
+
+@dataclass(frozen=True)
+class Split:
+    """How many samples a task trained on and held out for validation, and the seed."""
+
+    train: int
+    val: int
+    seed: int
+
+
+def holdout(count: int, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the samples to train on and of those held out for validation: a fixed
+    permutation of ``count`` by ``config.val_seed``, its first ``val_fraction`` held out
+    (at least one sample on each side)."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(config.val_seed))
+    held = min(max(1, round(config.val_fraction * count)), count - 1)
+    return order[held:], order[:held]
 
 
 @dataclass
 class TrainResult:
-    """What training reached: the last epoch's numbers, the curve, how it ended."""
+    """What training reached: the last epoch's numbers, the curve, how it ended. Best
+    epoch and time to target are decided on validation accuracy; ``test_acc`` is the
+    last epoch's."""
 
     status: Status = Status.OK  # ok or diverged
     message: str = ""
+    split: Split | None = None
     epochs_done: int = 0
+    budget_cut: bool = False  # a time budget stopped training before its epochs
     train_time_s: float = 0.0
     train_loss: float | None = None
     train_acc: float | None = None
+    val_acc: float | None = None
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
     test_acc: float | None = None
-    best_test_acc: float | None = None
     time_to_target_s: float | None = None
     train_samples_per_s: float | None = None
     train_steps: int = 0
@@ -101,18 +137,19 @@ class TrainResult:
         metrics: dict[str, float],
         target: float | None,
     ) -> None:
-        """Record an epoch: its training numbers and the test ``metrics`` (test_acc...)."""
-        test_acc = metrics["test_acc"]
+        """Record an epoch: its training numbers and its evaluation ``metrics`` (val_acc,
+        which decides, and test_acc and the task's metrics, which are reported)."""
+        val_acc, test_acc = metrics["val_acc"], metrics["test_acc"]
         self.epochs_done = epoch
-        self.train_loss, self.train_acc, self.test_acc = train_loss, train_acc, test_acc
-        self.best_test_acc = max(self.best_test_acc or 0.0, test_acc)
-        if target is not None and test_acc >= target and self.time_to_target_s is None:
+        self.train_loss, self.train_acc = train_loss, train_acc
+        self.val_acc, self.test_acc = val_acc, test_acc
+        if self.best_val_acc is None or val_acc > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = val_acc, epoch
+        if target is not None and val_acc >= target and self.time_to_target_s is None:
             self.time_to_target_s = self.train_time_s
         record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
         self.curve.append({**record, "train_time_s": self.train_time_s, **metrics})
-        log.debug(
-            "epoch %d: loss %.4f, train %.4f, test %.4f", epoch, train_loss, train_acc, test_acc
-        )
+        log.debug("epoch %d: loss %.4f, validation %.4f", epoch, train_loss, val_acc)
 
 
 def lr_factor(progress: float, schedule: str, warmup: float) -> float:
@@ -213,17 +250,20 @@ def fit(
     dtype: str = "fp32",
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     compiling: bool = False,
+    split: Split | None = None,
 ) -> TrainResult:
     """The budgeted training loop that every task shares.
 
     ``batches()`` yields, for one epoch, callables that run the model on one
-    batch and return (logits, targets); ``evaluate_epoch()`` returns the test
-    metrics after an epoch, ``test_acc`` among them. ``compiling``: the first
-    step compiles; its time is kept out of the training time, as ``compile_s``.
+    batch and return (logits, targets); ``evaluate_epoch()`` returns the metrics
+    after an epoch: ``val_acc`` (on the held-out ``split``), which decides the
+    best epoch and the time to target, and ``test_acc`` and the task's metrics,
+    which are only reported. ``compiling``: the first step compiles; its time is
+    kept out of the training time, as ``compile_s``.
     """
     step = OptimizerStep(model, config, device, dtype)
     total_steps = config.epochs * steps_per_epoch
-    result, steps, samples = TrainResult(), 0, 0
+    result, steps, samples = TrainResult(split=split), 0, 0
     for epoch in range(1, config.epochs + 1):
         model.train()
         synchronize(device)
@@ -236,6 +276,7 @@ def fit(
             budget = elapsed / config.time_budget_s if config.time_budget_s else 0.0
             progress = max(steps / total_steps, budget)
             if progress >= 1:
+                result.budget_cut = steps < total_steps
                 break
             step.set_lr(config.lr * lr_factor(progress, config.schedule, config.warmup))
             timing_compilation = compiling and steps == 0

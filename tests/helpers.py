@@ -76,6 +76,22 @@ def measured_net(arch: str, family: str, accuracy: float | None, **changes) -> l
     return rows
 
 
+SPREAD = (-0.002, 0.0, 0.002)  # three seeds, 0.2 points apart
+
+
+def seeded_net(arch: str, family: str, accuracy: float | None, seeds=SPREAD, **changes):
+    """measured_net's inference rows and, with an accuracy, a training row per seed
+    around it (offsets ``seeds``)."""
+    rows = measured_net(arch, family, None, **changes)
+    if accuracy is not None:
+        train = measured_net(arch, family, 0.0, **changes)[-1]
+        rows += [
+            {**train, "seed": seed, "test_acc": accuracy + offset}
+            for seed, offset in enumerate(seeds)
+        ]
+    return rows
+
+
 def write_run(path, rows: list[dict], curves: list[dict] = (), env: dict | None = None):
     """A run directory as `archbench run` leaves it: rows.jsonl (each row checked against
     the schema), results.csv, curves, env."""

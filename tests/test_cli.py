@@ -122,7 +122,8 @@ def test_default_suite_trains_on_the_embedded_digits(tmp_path, capsys):
     table = results.load(out)
     trained = table[table["mode"] == "train"].iloc[0]
     assert trained["dataset"] == "mnist5k" and trained["input_shape"] == "1x32x32"
-    assert trained["test_acc"] > 0.5  # chance is 0.1
+    assert trained["test_acc"] > 0.3  # chance is 0.1
+    assert trained["train_size"] + trained["val_size"] == 2000  # a tenth held out
     assert len((out / results.CURVES_FILE).read_text().splitlines()) == 2
     assert "test acc (%)" in capsys.readouterr().out
 

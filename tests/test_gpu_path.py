@@ -279,8 +279,8 @@ def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
     assert trained["resnet18_cifar"].recipe.target_accuracy == 0.94
     assert trained["resnet20"].recipe.target_accuracy == 0.91
     assert len({trained[name].recipe for name in depth | width}) == 1  # one budget for all
-    budgets = [job.recipe.time_budget_s for job in trained.values()]
-    assert all(budgets) and sum(budgets) <= 6 * 60  # training caps leave room in 8 minutes
+    assert not any(job.recipe.time_budget_s for job in jobs)  # work budgets: epochs
+    assert {job.recipe.epochs for job in trained.values()} == {10, 15, 12}
     assert len(jobs) == len(efficiency) + len(trained)  # no inference rows from training entries
 
 
@@ -289,7 +289,8 @@ def test_training_rows_carry_the_training_loops_hardware_efficiency(toy_architec
     suite = tiny_suite(dataset="mnist5k", training=TrainConfig(epochs=2, train_subset=64))
     jobs = [job for job in runner.expand_jobs(suite, CPU, threads=1) if job.trains]
     row = run_jobs(jobs, tmp_path, {"fp32": calibration})[0]
-    assert row["train_steps"] == 2 * 64 // 4
+    assert row["train_size"] + row["val_size"] == 64  # a tenth held out for validation
+    assert row["train_steps"] == 2 * (row["train_size"] // 4)
     achieved = row["step_gflop"] * row["train_steps"] / row["train_time_s"]
     assert row["train_hw_efficiency"] == pytest.approx(achieved / 100.0)
     assert row["hw_efficiency"] == pytest.approx(row["achieved_gflops_per_s"] / 100.0)

@@ -7,14 +7,14 @@ import re
 from benchmarks import findings, plots, report, results
 from benchmarks.cli import main
 
-from helpers import TINY_SUITE, measured_net, result_row, run_cli, write_run
+from helpers import TINY_SUITE, result_row, run_cli, seeded_net, write_run
 
 
 def small_run(tmp_path, failed: bool = False):
     rows = (
-        measured_net("plain20", "plain", 0.91)
-        + measured_net("plain56", "plain", 0.88)
-        + measured_net("resnet56", "resnet", 0.93)
+        seeded_net("plain20", "plain", 0.91)
+        + seeded_net("plain56", "plain", 0.88)
+        + seeded_net("resnet56", "resnet", 0.93)
     )
     if failed:
         rows.append(result_row("densenet40_k12", "densenet", status="oom", message="out of memory"))
@@ -27,8 +27,10 @@ def test_markdown_report_has_environment_findings_tables_figures(tmp_path):
     markdown = markdown_path.read_text()
     for heading in ("## Environment", "## Findings", "## Results", "## Figures", "## Failures"):
         assert heading in markdown
-    assert "Residual connections beat plain nets as depth grows: HELD" in markdown
-    assert markdown.count(": NOT MEASURED.") == len(findings.CHECKS) - 1
+    assert "Residual connections beat plain nets as depth grows: held in 1 of 1 group" in markdown
+    assert "- mnist5k, cpu, fp32: **HELD**. plain20 91.0% (3 seeds)" in markdown
+    assert markdown.count(": not measured.**") == len(findings.CHECKS) - 1
+    assert "95% CI" in markdown  # the accuracy of a net trained with three seeds
     assert "median (ms)" in markdown and "test acc (%)" in markdown
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown):
         assert (run.path / link).is_file(), link

@@ -17,7 +17,7 @@ from benchmarks import plots, results, tasks
 from benchmarks.cli import main
 from benchmarks.errors import UserError
 from benchmarks.tasks import Metric, Task
-from benchmarks.train import fit, full_batches, shuffled_batches
+from benchmarks.train import Split, fit, full_batches, shuffled_batches
 
 WORDS, LENGTH, KEY_WORD = 16, 12, 3  # a sentence is positive when it holds the key word
 TOKENS = InputKind(
@@ -60,22 +60,29 @@ def training_batch(model, inputs, num_classes, device, *, compile):
 
 
 def train(model, data, config, *, batch_size, device, dtype, seed, backend, on_epoch):
+    """Sentences 0-259 train, 260-299 validate, 300-399 test."""
     tokens, labels, generator = data.tokens, data.labels, torch.Generator().manual_seed(seed)
     positive = labels[300:] == 1
 
     def batches():
-        for index in shuffled_batches(300, batch_size, generator, device):
+        for index in shuffled_batches(260, batch_size, generator, device):
             yield functools.partial(lambda i: (model(tokens[i]), labels[i]), index)
 
-    def evaluate() -> dict[str, float]:
+    def hits(part: slice) -> torch.Tensor:
         with torch.no_grad():
-            hits = model.eval()(tokens[300:]).argmax(1) == labels[300:]
-        recall = hits[positive].float().mean().item()
-        floor = float(positive.float().mean() > 0.5)  # the majority answer's recall
-        return {"test_acc": hits.float().mean().item(), "recall": recall, "floor_recall": floor}
+            return model.eval()(tokens[part]).argmax(1) == labels[part]
 
-    return fit(model, config, batches=batches, steps_per_epoch=full_batches(300, batch_size),
-               evaluate_epoch=evaluate, device=device, dtype=dtype, on_epoch=on_epoch)  # fmt: skip
+    def evaluate() -> dict[str, float]:
+        test = hits(slice(300, None))
+        recall = test[positive].float().mean().item()
+        floor = float(positive.float().mean() > 0.5)  # the majority answer's recall
+        val_acc = hits(slice(260, 300)).float().mean().item()
+        return {"val_acc": val_acc, "test_acc": test.float().mean().item(), "recall": recall,
+                "floor_recall": floor}  # fmt: skip
+
+    return fit(model, config, batches=batches, steps_per_epoch=full_batches(260, batch_size),
+               evaluate_epoch=evaluate, device=device, dtype=dtype, on_epoch=on_epoch,
+               split=Split(260, 40, 0))  # fmt: skip
 
 
 TEXT = Task(

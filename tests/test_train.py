@@ -9,7 +9,8 @@ import architectures
 from benchmarks.data import load_images
 from benchmarks.schema import Status
 from benchmarks.tasks.classification import augment, train
-from benchmarks.train import TrainConfig, lr_factor
+from benchmarks.train import Split, TrainConfig, holdout, lr_factor
+from benchmarks.train import fit as train_loop
 
 from helpers import TinyNet
 
@@ -63,10 +64,11 @@ def test_a_fixed_seed_gives_the_same_accuracy_on_a_rerun():
     assert first.test_acc == second.test_acc and first.train_loss == second.train_loss
 
 
-def test_time_budget_stops_training():
+def test_a_time_budget_stops_training_and_says_it_cut_it_short():
     result = fit(epochs=50, time_budget_s=1.0)
-    assert result.status is Status.OK and result.epochs_done < 50
+    assert result.status is Status.OK and result.epochs_done < 50 and result.budget_cut
     assert result.train_time_s < 3.0
+    assert not fit(epochs=1).budget_cut  # the epochs ran out first
 
 
 def test_divergence_is_a_status_not_an_exception():
@@ -82,9 +84,43 @@ def test_divergence_is_a_status_not_an_exception():
 def test_curves_and_target_time_are_recorded():
     result = fit(epochs=2, target_accuracy=0.0)
     assert [point["epoch"] for point in result.curve] == [1, 2]
-    assert set(result.curve[0]) == {"epoch", "train_loss", "train_acc", "test_acc", "train_time_s"}
+    assert set(result.curve[0]) == {
+        "epoch", "train_loss", "train_acc", "val_acc", "test_acc", "train_time_s"
+    }  # fmt: skip
     assert result.time_to_target_s == result.curve[0]["train_time_s"]
-    assert result.best_test_acc == max(point["test_acc"] for point in result.curve)
+    assert result.best_val_acc == max(point["val_acc"] for point in result.curve)
+    assert result.split == Split(train=461, val=51, seed=0)  # a tenth of 512 held out
+
+
+def test_validation_decides_and_the_test_set_is_only_reported():
+    """Test accuracy peaks in epoch 2, validation accuracy in epoch 3: the best epoch and
+    the time to target come from validation, the test accuracy is the last epoch's."""
+    scripted = iter(
+        [{"val_acc": 0.5, "test_acc": 0.6}, {"val_acc": 0.6, "test_acc": 0.9},
+         {"val_acc": 0.7, "test_acc": 0.7}]
+    )  # fmt: skip
+    model = TinyNet(in_channels=1)
+    images, labels = torch.randn(8, 1, 8, 8), torch.randint(10, (8,))
+
+    def batches():
+        yield lambda: (model(images), labels)
+
+    result = train_loop(
+        model, TrainConfig(epochs=3, target_accuracy=0.65), batches=batches,
+        steps_per_epoch=1, evaluate_epoch=lambda: next(scripted), device=CPU,
+    )  # fmt: skip
+    assert (result.best_epoch, result.best_val_acc) == (3, 0.7)
+    assert result.test_acc == 0.7 and result.val_acc == 0.7
+    assert result.time_to_target_s == result.curve[2]["train_time_s"]  # validation, epoch 3
+    assert not hasattr(result, "best_test_acc")
+
+
+def test_the_holdout_is_fixed_by_its_seed_and_disjoint():
+    config = TrainConfig(val_fraction=0.25, val_seed=1)
+    kept, held = holdout(40, config)
+    assert len(held) == 10 and len(kept) == 30 and not set(kept.tolist()) & set(held.tolist())
+    assert torch.equal(held, holdout(40, config)[1])
+    assert not torch.equal(held, holdout(40, TrainConfig(val_fraction=0.25, val_seed=2))[1])
 
 
 def test_a_short_run_learns_the_digits():

@@ -104,21 +104,23 @@ class SortOfClevr:
     @property
     def train(self) -> SortOfClevr:
         """The training part: all but the last ``test_size`` images."""
-        return self._part(slice(0, len(self.images) - self.test_size), TRAIN, test_size=0)
+        part = self.take(torch.arange(len(self.images) - self.test_size))
+        return replace(part, name=f"{self.name}:{TRAIN}")
 
     @property
     def test(self) -> SortOfClevr:
-        """The test part: the last ``test_size`` images."""
-        return self._part(slice(len(self.images) - self.test_size, None), TEST, self.test_size)
+        """The test part: the last ``test_size`` images (all of them its test part)."""
+        part = self.take(torch.arange(len(self.images) - self.test_size, len(self.images)))
+        return replace(part, name=f"{self.name}:{TEST}", test_size=self.test_size)
 
-    def _part(self, keep: slice, part: str, test_size: int) -> SortOfClevr:
+    def take(self, index: torch.Tensor) -> SortOfClevr:
+        """The images at ``index`` with their scenes and questions (none held out as test)."""
         return replace(
             self,
-            name=f"{self.name}:{part}",
-            images=self.images[keep],
-            scenes=self.scenes[keep],
-            questions=self.questions[keep],
-            test_size=test_size,
+            images=self.images[index],
+            scenes=self.scenes[index],
+            questions=self.questions[index],
+            test_size=0,
         )
 
 

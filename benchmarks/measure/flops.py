@@ -198,6 +198,49 @@ def count_flops(
         model.train(was_training)
 
 
+@dataclass(frozen=True)
+class LayerCost:
+    """What one convolution or linear layer costs per sample, from its shapes alone."""
+
+    macs: int
+    weights: int  # its weight's entries (the bias left out)
+
+
+def layer_costs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, LayerCost]:
+    """Every Conv2d's and Linear's MACs for ``inputs`` (batch 1) and weight count, from
+    the layer's shapes and no FLOP counter: a convolution does C_in / groups x k_h x k_w
+    multiply-adds per output value, a linear layer in_features per output value."""
+    outputs: dict[str, tuple[int, ...]] = {}
+
+    def recorder(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+            outputs[name] = tuple(output.shape)
+
+        return hook
+
+    layers = {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Conv2d | nn.Linear)
+    }
+    handles = [module.register_forward_hook(recorder(name)) for name, module in layers.items()]
+    try:
+        with torch.no_grad():
+            model.eval()(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    costs = {}
+    for name, layer in layers.items():
+        values = math.prod(outputs[name])  # output values (batch 1)
+        if isinstance(layer, nn.Conv2d):
+            per_value = layer.in_channels // layer.groups * math.prod(layer.kernel_size)
+        else:
+            per_value = layer.in_features
+        costs[name] = LayerCost(macs=values * per_value, weights=layer.weight.numel())
+    return costs
+
+
 def module_table(
     model: nn.Module, inputs: Sequence[torch.Tensor], max_depth: int = 2
 ) -> pd.DataFrame:

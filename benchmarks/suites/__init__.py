@@ -22,9 +22,9 @@ but ``architectures``:
     measure = ["flops", "time", "memory", "accuracy"]
 
     [training]                     # see benchmarks.train.TrainConfig: the budget and recipe
-    epochs = 10
+    epochs = 10                    # the budget is work; time_budget_s caps it for time studies
     lr = 0.1
-    time_budget_s = 60
+    val_fraction = 0.1             # of the training set, held out (val_seed) to decide on
 
     [timing]                       # see benchmarks.measure.latency.TimingConfig
     warmup = 5

@@ -27,10 +27,12 @@ from benchmarks.tasks import Forward, Task, register
 from benchmarks.train import (
     Batch,
     Normalizer,
+    Split,
     TrainConfig,
     TrainResult,
     fit,
     full_batches,
+    holdout,
     shuffled_batches,
 )
 
@@ -86,12 +88,17 @@ def train(
     backend: Backend = DEFAULT_BACKEND,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train an image classifier under ``config``'s budget, testing after each epoch."""
+    """Train an image classifier under ``config``'s budget on all but the held-out part
+    of its training images, validating (and testing, for the curves) after each epoch."""
     dataset = data.subset(config.train_subset, seed=0) if config.train_subset else data
     model = to_device(model, device, backend)
     forward = compiled(model, backend.compile)
     generator = torch.Generator(device=device).manual_seed(seed)
-    images, labels = dataset.train_images.to(device), dataset.train_labels.to(device)
+    kept, held = holdout(len(dataset.train_labels), config)
+    images, labels = dataset.train_images[kept].to(device), dataset.train_labels[kept].to(device)
+    val_images, val_labels = (
+        t[held].to(device) for t in (dataset.train_images, dataset.train_labels)
+    )
     test_images, test_labels = dataset.test_images.to(device), dataset.test_labels.to(device)
     normalize = Normalizer(images, backend.channels_last)
 
@@ -103,18 +110,23 @@ def train(
             inputs = normalize(augment(images[index], generator, flip=dataset.flip))
             yield functools.partial(batch, inputs, index)
 
-    def evaluate_epoch() -> dict[str, float]:
-        accuracy = evaluate(
-            model, test_images, test_labels, normalize,
+    def accuracy(images: torch.Tensor, labels: torch.Tensor) -> float:
+        return evaluate(
+            model, images, labels, normalize,
             batch_size=config.eval_batch_size, device=device, dtype=dtype,
         )  # fmt: skip
-        return {"test_acc": accuracy}
+
+    def evaluate_epoch() -> dict[str, float]:
+        return {
+            "val_acc": accuracy(val_images, val_labels),
+            "test_acc": accuracy(test_images, test_labels),
+        }
 
     return fit(
         model, config,
         batches=batches, steps_per_epoch=full_batches(len(labels), batch_size),
         evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
-        compiling=backend.compile,
+        compiling=backend.compile, split=Split(len(kept), len(held), config.val_seed),
     )  # fmt: skip
 
 

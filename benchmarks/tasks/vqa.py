@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,10 +43,12 @@ from benchmarks.tasks import Forward, Metric, Task, register
 from benchmarks.train import (
     Batch,
     Normalizer,
+    Split,
     TrainConfig,
     TrainResult,
     fit,
     full_batches,
+    holdout,
     shuffled_batches,
 )
 
@@ -105,7 +106,7 @@ def floors(data: SortOfClevr) -> dict[str, float]:
     return result
 
 
-def evaluate_vqa(
+def answer_hits(
     model: nn.Module,
     data: SortOfClevr,
     normalize: Normalizer,
@@ -113,8 +114,8 @@ def evaluate_vqa(
     batch_size: int,
     device: torch.device,
     dtype: str = "fp32",
-) -> dict[str, float]:
-    """Test accuracy overall, per kind (``test_acc_rel``...) and subtype (``acc_closest``...)."""
+) -> torch.Tensor:
+    """Which of every image's 20 questions the model answers right, (N, 20) floats."""
     model.eval()
     correct = []
     with torch.inference_mode(), precision(device, dtype):
@@ -123,12 +124,14 @@ def evaluate_vqa(
             logits = answer_all(
                 model, normalize(data.images[part].to(device)), data.tokens[part].to(device)
             )
-            correct.append(
-                (logits.argmax(1).cpu() == data.questions[part, :, 3].flatten()).view(
-                    -1, QUESTIONS_PER_IMAGE
-                )
-            )
-    hits = torch.cat(correct).float()
+            answers = data.questions[part, :, 3].flatten()
+            correct.append((logits.argmax(1).cpu() == answers).view(-1, QUESTIONS_PER_IMAGE))
+    return torch.cat(correct).float()
+
+
+def by_question(hits: torch.Tensor, data: SortOfClevr) -> dict[str, float]:
+    """Test accuracy from the ``hits`` on ``data``: overall, per kind (``test_acc_rel``...)
+    and per subtype (``acc_closest``...)."""
     kind, subtype = data.questions[..., 1], data.questions[..., 2]
     metrics = {"test_acc": hits.mean().item()}
     for k, (suffix, _) in enumerate(KINDS):
@@ -168,13 +171,9 @@ def train(
     """Train a fusion net under ``config``'s budget; ``batch_size`` counts images."""
     learn, test = data.train, data.test
     if config.train_subset:
-        keep = slice(0, config.train_subset)
-        learn = replace(
-            learn,
-            images=learn.images[keep],
-            scenes=learn.scenes[keep],
-            questions=learn.questions[keep],
-        )
+        learn = learn.take(torch.arange(min(config.train_subset, len(learn.images))))
+    kept, held = holdout(len(learn.images), config)
+    learn, val = learn.take(kept), learn.take(held)
     model = to_device(model, device, backend)
     answer = compiled(answer_all, backend.compile)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -190,18 +189,22 @@ def train(
         for index in shuffled_batches(len(images), batch_size, generator, device):
             yield functools.partial(batch, index)
 
-    def evaluate_epoch() -> dict[str, float]:
-        images_per_batch = max(1, config.eval_batch_size // QUESTIONS_PER_IMAGE)
-        metrics = evaluate_vqa(
-            model, test, normalize, batch_size=images_per_batch, device=device, dtype=dtype
+    images_per_batch = max(1, config.eval_batch_size // QUESTIONS_PER_IMAGE)
+
+    def hits(part: SortOfClevr) -> torch.Tensor:
+        return answer_hits(
+            model, part, normalize, batch_size=images_per_batch, device=device, dtype=dtype
         )
-        return {**metrics, **floor_metrics}
+
+    def evaluate_epoch() -> dict[str, float]:
+        test_metrics = by_question(hits(test), test)
+        return {"val_acc": hits(val).mean().item(), **test_metrics, **floor_metrics}
 
     return fit(
         model, config,
         batches=batches, steps_per_epoch=full_batches(len(images), batch_size),
         evaluate_epoch=evaluate_epoch, device=device, dtype=dtype, on_epoch=on_epoch,
-        compiling=backend.compile,
+        compiling=backend.compile, split=Split(len(kept), len(held), config.val_seed),
     )  # fmt: skip
 
 

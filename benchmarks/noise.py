@@ -1,0 +1,139 @@
+"""Noise floors: how much one seed's test accuracy varies, per data set and recipe.
+
+A finding comparing one-seed rows needs to know how far apart two seeds of
+the same net land. The floor is measured, not assumed: one reference net
+trained with 5 seeds under the recipe, the standard deviation over the seeds of
+its test accuracy (and of its task's metrics, such as relational accuracy).
+The floors ship in ``noise_floors.json`` beside this module,
+written from committed multi-seed runs::
+
+    archbench run --suite quick --arch resnet20 --seeds 0,1,2,3,4 --measure accuracy \\
+        --out results/noise-floor-mnist5k
+    python -m benchmarks.noise results/noise-floor-*
+
+A recipe is the training columns that decide what a seed can reach (see
+``recipe``); a floor applies to rows of its data set and recipe only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.results import load, read_env, trained_rows
+from benchmarks.schema import declared
+
+log = logging.getLogger(__name__)
+FLOORS = Path(__file__).with_name("noise_floors.json")
+MIN_SEEDS = 5
+
+
+@dataclass(frozen=True)
+class Floor:
+    dataset: str
+    recipe: str
+    sd: dict[str, float]  # over the seeds, of test_acc and of the task's metrics (fractions)
+    reference: str  # the net trained
+    accuracies: tuple[float, ...]  # its test accuracy, seed by seed
+    source: str  # the run directory it was measured in
+    commit: str
+
+
+def recipe(row: Mapping[str, Any]) -> str:
+    """What decides how far a seed gets, from a training row: 'sgd lr=0.1 wd=0.0005
+    onecycle warmup=0.2 ls=0 epochs=2 batch=64 train=3600 val=400'."""
+
+    def number(name: str) -> str:
+        value = row.get(name)
+        return "?" if value is None or pd.isna(value) else f"{float(value):g}"
+
+    return (
+        f"{row.get('optimizer')} lr={number('lr')} wd={number('weight_decay')} "
+        f"{row.get('schedule')} warmup={number('warmup')} ls={number('label_smoothing')} "
+        f"epochs={number('epochs')} batch={number('batch_size')} "
+        f"train={number('train_size')} val={number('val_size')}"
+    )
+
+
+@functools.cache
+def floors() -> tuple[Floor, ...]:
+    """The shipped floors."""
+    if not FLOORS.exists():
+        return ()
+    return tuple(
+        Floor(**{**item, "accuracies": tuple(item["accuracies"])})
+        for item in json.loads(FLOORS.read_text())["floors"]
+    )
+
+
+def floor_for(row: Mapping[str, Any]) -> Floor | None:
+    """The floor of a training row's data set and recipe, if one was measured."""
+    key = (row.get("dataset"), recipe(row))
+    return next((f for f in floors() if (f.dataset, f.recipe) == key), None)
+
+
+def measure(run_dir: Path) -> list[Floor]:
+    """The floors a multi-seed run measures: one per net, data set and recipe with at
+    least MIN_SEEDS seeds."""
+    rows = trained_rows(load(run_dir))
+    commit = str(read_env(run_dir / "env.json").get("git_commit"))
+    metrics = ["test_acc", *(name for name in declared() if name in rows)]
+    found = []
+    keys = [recipe(row) for _, row in rows.iterrows()]
+    for (arch, dataset, key), group in rows.groupby(
+        [rows["arch"], rows["dataset"], pd.Series(keys, index=rows.index)], sort=False
+    ):
+        group = group.sort_values("seed")
+        if len(group) < MIN_SEEDS:
+            continue
+        spreads = {m: statistics.stdev(group[m]) for m in metrics if group[m].notna().all()}
+        found.append(
+            Floor(
+                dataset=str(dataset),
+                recipe=str(key),
+                sd=spreads,
+                reference=str(arch),
+                accuracies=tuple(float(acc) for acc in group["test_acc"]),
+                source=str(run_dir),
+                commit=commit,
+            )
+        )
+    return found
+
+
+def write(found: Sequence[Floor], path: Path = FLOORS) -> None:
+    """Write the floors, one per data set and recipe (the later one wins)."""
+    unique = {(floor.dataset, floor.recipe): floor for floor in found}
+    document = {
+        "about": "noise floors: sd of test accuracy over seeds (python -m benchmarks.noise)",
+        "floors": [asdict(floor) for floor in unique.values()],
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="multi-seed run directories")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    found = [floor for run in args.runs for floor in measure(run)]
+    for floor in found:
+        log.info("%s, %s: sd of test accuracy %.2f points (%s, %d seeds)", floor.dataset,
+                 floor.recipe, 100 * floor.sd["test_acc"], floor.reference,
+                 len(floor.accuracies))  # fmt: skip
+    write(found)
+    log.info("written to %s", FLOORS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

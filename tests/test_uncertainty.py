@@ -1,0 +1,81 @@
+"""Intervals over seeds and from noise floors, the seeds that would decide, and the noise
+floors measured from a multi-seed run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from benchmarks import noise, results
+from benchmarks.uncertainty import above, difference, mean_interval, seeds_to_decide
+
+from helpers import result_row, write_run
+
+
+def test_welch_interval_over_seeds():
+    a, b = [0.91, 0.92, 0.93], [0.88, 0.885, 0.89]
+    estimate = difference(a, b, noise=None)
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert estimate.value == pytest.approx(0.035)
+    assert (estimate.low, estimate.high) == pytest.approx((expected.low, expected.high))
+    assert "Welch, 3 vs 3 seeds" in estimate.text()
+
+
+def test_one_seed_takes_its_interval_from_the_noise_floor():
+    estimate = difference([0.90], [0.88], noise=0.005)
+    half = 1.959964 * 0.005 * math.sqrt(2)
+    assert (estimate.low, estimate.high) == pytest.approx((0.02 - half, 0.02 + half))
+    unknown = difference([0.90], [0.88], noise=None)
+    assert unknown.low is None and "no noise floor" in unknown.how
+
+
+def test_a_mean_above_a_floor():
+    estimate = above([0.80, 0.81, 0.82], 0.70, noise=None)
+    assert estimate.value == pytest.approx(0.11) and estimate.low < 0.11 < estimate.high
+    assert above([0.80], 0.70, noise=0.01).high == pytest.approx(0.1 + 1.959964 * 0.01)
+
+
+def test_seeds_to_decide_grow_as_the_gap_to_the_margin_shrinks():
+    wide = difference([0.91, 0.90], [0.90, 0.905], noise=None)  # +0.25 points, spread ~0.5
+    near = seeds_to_decide(wide, margin=0.004)  # 0.15 points from the margin
+    far = seeds_to_decide(wide, margin=0.02)  # 1.75 points from it
+    assert far is not None and (near is None or near > far)
+    assert seeds_to_decide(difference([0.9], [0.8], noise=None), 0.005) is None  # no spread
+
+
+def test_mean_interval():
+    mean, sd, half = mean_interval([0.90, 0.92, 0.94])
+    assert (mean, sd) == pytest.approx((0.92, 0.02))
+    assert half == pytest.approx(stats.t.ppf(0.975, 2) * 0.02 / math.sqrt(3))
+    assert math.isnan(mean_interval([0.9])[1])
+
+
+def test_noise_floors_are_measured_from_a_five_seed_run(tmp_path, monkeypatch):
+    recipe = {
+        "optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "schedule": "onecycle",
+        "warmup": 0.2, "label_smoothing": 0.0, "train_size": 3600, "val_size": 400,
+    }  # fmt: skip
+    accuracies = [0.95, 0.952, 0.948, 0.951, 0.949]
+    rows = [
+        result_row("resnet20", "resnet", mode="train", batch_size=64, seed=seed, test_acc=acc,
+                   **recipe)
+        for seed, acc in enumerate(accuracies)
+    ]  # fmt: skip
+    run = write_run(tmp_path / "run", rows)
+    (floor,) = noise.measure(run)
+    assert floor.sd["test_acc"] == pytest.approx(stats.tstd(accuracies))
+    assert floor.dataset == "mnist5k" and "epochs=2 batch=64 train=3600 val=400" in floor.recipe
+    path = tmp_path / "floors.json"
+    noise.write([floor], path)
+    monkeypatch.setattr(noise, "FLOORS", path)
+    noise.floors.cache_clear()
+    try:
+        assert noise.floor_for(rows[0]) == floor
+        assert noise.floor_for({**rows[0], "lr": 0.2}) is None  # another recipe
+        assert json.loads(path.read_text())["floors"][0]["reference"] == "resnet20"
+    finally:
+        noise.floors.cache_clear()
+    assert len(results.load(run)) == 5
