@@ -61,7 +61,9 @@ class QuestionEncoder(nn.Module):
         unique, inverse = torch.unique(tokens, dim=0, return_inverse=True)
         if len(unique) < len(tokens):  # a batch by image repeats questions: encode each once
             states, last = self.encode(unique)
-            return states[inverse], last[inverse]
+            # index_select, not states[inverse]: its backward sums the repeats in a fixed
+            # order on the CPU (indexing's accumulates them in parallel, in any order)
+            return states.index_select(0, inverse), last.index_select(0, inverse)
         return self.encode(tokens)
 
     def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

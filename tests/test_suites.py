@@ -64,3 +64,16 @@ def test_unknown_names_and_config_keys_fail_before_any_work():
 def test_unknown_suite_names_the_shipped_ones():
     with pytest.raises(UserError, match="did you mean quick"):
         load_suite("quik")
+
+
+def test_the_noise_suite_trains_with_the_quick_suites_recipes():
+    """A floor applies to its recipe only: the noise suite must train as quick does."""
+    quick, floors = load_suite("quick"), load_suite("noise")
+    recipes = {
+        (e.arch, quick.dataset_for(e), quick.train_batch_size_for(e)): quick.training_for(e)
+        for e in quick.entries
+    }
+    for entry in floors.entries:
+        key = (entry.arch, floors.dataset_for(entry), floors.train_batch_size_for(entry))
+        assert floors.training_for(entry) == recipes[key], entry.arch
+    assert len(floors.seeds) >= 5
