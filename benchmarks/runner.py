@@ -400,9 +400,9 @@ def train_to_accuracy(
 
     def progress(epoch: dict[str, Any]) -> None:
         log.info(
-            "    %s epoch %d/%d: loss %.3f, test accuracy %.2f%% (%.0f s of training)",
+            "    %s epoch %d/%d: loss %.3f, validation %.2f%%, test %.2f%% (%.0f s of training)",
             identity.arch, epoch["epoch"], recipe.epochs, epoch["train_loss"],
-            100 * epoch["test_acc"], epoch["train_time_s"],
+            100 * epoch["val_acc"], 100 * epoch["test_acc"], epoch["train_time_s"],
         )  # fmt: skip
 
     outcome = job.task.train(
