@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.catalog`` rewrites the README's generated sections (the
 architecture table from the registry, the results schema from
-benchmarks.results); a test fails while a committed section is out of date.
+benchmarks.schema, the noise floors from benchmarks/noise_floors.json); a test
+fails while a committed section is out of date.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 import architectures
-from benchmarks import schema
+from benchmarks import noise, schema
 from benchmarks.measure.params import count_parameters_of
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,11 @@ def readme_table() -> str:
 
 def generated_sections() -> dict[str, str]:
     """The README's generated sections by name."""
-    return {"architectures": readme_table(), "results-schema": schema.schema_markdown()}
+    return {
+        "architectures": readme_table(),
+        "results-schema": schema.schema_markdown(),
+        "noise-floors": noise.floors_markdown(),
+    }
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -110,6 +110,26 @@ def measure(run_dir: Path) -> list[Floor]:
     return found
 
 
+def floors_markdown() -> str:
+    """The shipped floors as a Markdown table, for the README."""
+    table = pd.DataFrame(
+        [
+            {
+                "data set": floor.dataset,
+                "recipe": floor.recipe,
+                "reference": f"{floor.reference}, {len(floor.accuracies)} seeds",
+                "sd of test accuracy (points)": f"{100 * floor.sd['test_acc']:.2f}",
+                "other metrics (points)": ", ".join(
+                    f"{name} {100 * sd:.2f}" for name, sd in floor.sd.items() if name != "test_acc"
+                ),
+                "measured in": f"`{floor.source}`",
+            }
+            for floor in floors()
+        ]
+    )
+    return table.to_markdown(index=False) if len(table) else "(none measured)"
+
+
 def write(found: Sequence[Floor], path: Path = FLOORS) -> None:
     """Write the floors, one per data set and recipe (the later one wins)."""
     unique = {(floor.dataset, floor.recipe): floor for floor in found}
