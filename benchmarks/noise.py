@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.results import load, read_env, trained_rows
-from benchmarks.schema import declared
+from benchmarks.tasks import all_tasks
 
 log = logging.getLogger(__name__)
 FLOORS = Path(__file__).with_name("noise_floors.json")
@@ -86,7 +86,8 @@ def measure(run_dir: Path) -> list[Floor]:
     least MIN_SEEDS seeds."""
     rows = trained_rows(load(run_dir))
     commit = str(read_env(run_dir / "env.json").get("git_commit"))
-    metrics = ["test_acc", *(name for name in declared() if name in rows)]
+    scored = [metric.column for task in all_tasks() for metric in task.metrics]
+    metrics = ["test_acc", *(name for name in scored if name in rows)]
     found = []
     keys = [recipe(row) for _, row in rows.iterrows()]
     for (arch, dataset, key), group in rows.groupby(

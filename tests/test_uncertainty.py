@@ -79,3 +79,16 @@ def test_noise_floors_are_measured_from_a_five_seed_run(tmp_path, monkeypatch):
     finally:
         noise.floors.cache_clear()
     assert len(results.load(run)) == 5
+
+
+def test_a_question_answering_floor_spreads_its_metrics_not_their_floors(tmp_path):
+    rows = [
+        result_row("fusion_concat", "fusion", mode="train", batch_size=8, seed=seed,
+                   dataset="sort_of_clevr:1200", test_acc=0.47 + seed / 100,
+                   test_acc_rel=0.45 + seed / 100, test_acc_nonrel=0.5, floor_rel=0.7,
+                   floor_nonrel=0.55)
+        for seed in range(5)
+    ]  # fmt: skip
+    (floor,) = noise.measure(write_run(tmp_path / "run", rows))
+    assert set(floor.sd) == {"test_acc", "test_acc_rel", "test_acc_nonrel"}
+    assert floor.sd["test_acc_nonrel"] == 0.0
