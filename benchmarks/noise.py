@@ -7,9 +7,10 @@ its test accuracy (and of its task's metrics, such as relational accuracy).
 The floors ship in ``noise_floors.json`` beside this module,
 written from committed multi-seed runs::
 
-    archbench run --suite quick --arch resnet20 --seeds 0,1,2,3,4 --measure accuracy \\
-        --out results/noise-floor-mnist5k
+    archbench run --suite noise --out results/noise-floor-quick
     python -m benchmarks.noise results/noise-floor-*
+
+(``results/README.md`` has the commands of the shipped floors.)
 
 A recipe is the training columns that decide what a seed can reach (see
 ``recipe``); a floor applies to rows of its data set and recipe only.

@@ -219,10 +219,18 @@ def to_markdown(blocks: list[Block], root: Path) -> str:
         elif isinstance(block, Text):
             parts.append(block.text)
         elif isinstance(block, Table):
-            parts.append(block.frame.to_markdown(index=False))
+            parts.append(markdown_table(block.frame))
         else:
             parts.append(f"![{block.caption}]({block.path.relative_to(root).as_posix()})")
     return "\n\n".join(parts) + "\n"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown table: texts as written (numbers as tabulate sets them),
+    missing cells blank."""
+    texts = [i for i, dtype in enumerate(frame.dtypes) if not pd.api.types.is_numeric_dtype(dtype)]
+    cells = frame.astype(object).where(frame.notna(), None)
+    return cells.to_markdown(index=False, disable_numparse=texts)
 
 
 STYLE = """

@@ -77,3 +77,13 @@ def test_run_ends_with_figures_and_report_unless_told_not_to(tmp_path, capsys):
     argv = ["run", "--suite", str(suite), "--out", str(bare), "--threads", "1", "--no-plots"]
     assert main(argv) == 0
     assert (bare / results.RESULTS_FILE).exists() and not (bare / plots.FIGURES_DIR).exists()
+
+
+def test_markdown_tables_leave_missing_cells_blank_and_texts_as_written():
+    import pandas as pd
+
+    frame = pd.DataFrame({"arch": ["a", "b"], "test acc (%)": ["94.10", "47.12"],
+                          "relational (%)": [float("nan"), 45.8]})  # fmt: skip
+    text = report.to_markdown([report.Table(frame)], root=None)  # type: ignore[arg-type]
+    assert "nan" not in text
+    assert "94.10" in text and "47.12" in text
