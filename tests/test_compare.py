@@ -178,7 +178,8 @@ def test_cli_exit_codes_and_bad_input(tmp_path, capsys):
 @pytest.mark.slow
 def test_reads_the_json_pytest_benchmark_writes(tmp_path):
     """A real pytest-benchmark file from benchmarks/perf, compared with itself and with
-    a copy in which one benchmark got 30% slower."""
+    a copy in which one benchmark got 3x slower (a gap no load on the machine that made
+    the file can hide: under load its raw timings spread over more than 30%)."""
     out = tmp_path / "bench.json"
     subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/perf", "-q", "-k", "resnet20_dw and 1",
@@ -196,9 +197,9 @@ def test_reads_the_json_pytest_benchmark_writes(tmp_path):
     assert row["time_median_ms"] == pytest.approx(stats["median"] * 1e3)
     stats["iqr"] = 0.01 * stats["median"]  # without raw timings the intervals decide
     out.write_text(json.dumps(data))
-    stats["median"] *= 1.3
+    stats["median"] *= 3
     if stats.get("data"):  # raw timings, kept by pytest-benchmark's JSON: the U test decides
-        stats["data"] = [value * 1.3 for value in stats["data"]]
+        stats["data"] = [value * 3 for value in stats["data"]]
     slowed = tmp_path / "slowed.json"
     slowed.write_text(json.dumps(data))
     assert run_cli(["compare", str(out), str(slowed)]) == 1
