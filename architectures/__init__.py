@@ -8,7 +8,7 @@
 Importing the package registers every family module below.
 """
 
-from . import densenet, external, fusion, mobilenet, plain, resnet, resnext  # noqa: F401  (they register)
+from . import densenet, external, fusion, mobilenet, plain, resnet, resnext, wide  # noqa: F401  (they register)
 from ._registry import (
     ArchSpec,
     Change,

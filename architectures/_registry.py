@@ -45,6 +45,7 @@ class Family(TextEnum):
     DENSENET = "densenet"
     GROUPED = "grouped"
     SEPARABLE = "separable"
+    WIDE = "wide"
     FUSION = "fusion"
     OTHER = "other"
 
@@ -75,12 +76,14 @@ class Change(TextEnum):
 @dataclass(frozen=True)
 class Relations:
     """How a net relates to others, for the claims: ``depth`` places it in a depth series
-    (He et al.'s 6n+2 CIFAR nets); ``twin`` is the net it is derived from by ``change``,
-    everything else equal."""
+    (He et al.'s 6n+2 CIFAR nets); ``widen`` is a wide net's widening factor (Zagoruyko &
+    Komodakis' k); ``twin`` is the net it is derived from by ``change``, everything else
+    equal."""
 
     depth: int | None = None
     twin: str | None = None
     change: Change | None = None
+    widen: int | None = None
 
     def __post_init__(self) -> None:
         if (self.twin is None) != (self.change is None):

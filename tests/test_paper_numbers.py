@@ -9,6 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import architectures
 from architectures.layers import SeparableConv3x3
+from architectures.wide import VARIANTS
 from benchmarks.measure.params import count_parameters_of
 
 # (name, params in the paper, relative tolerance): He et al. 2016 Table 6,
@@ -29,6 +30,38 @@ PAPER_PARAMS = [
 @pytest.mark.parametrize(("name", "paper", "tolerance"), PAPER_PARAMS)
 def test_parameter_count_matches_paper(name, paper, tolerance):
     assert count_parameters_of(name).total == pytest.approx(paper, rel=tolerance)
+
+
+# Zagoruyko & Komodakis 2016, Table 4 (CIFAR, parameters to 0.1M): (depth, widen, params).
+WRN_TABLE_4 = [
+    (40, 1, 0.6e6), (40, 2, 2.2e6), (40, 4, 8.9e6), (40, 8, 35.7e6), (28, 10, 36.5e6),
+    (28, 12, 52.5e6), (22, 8, 17.2e6), (22, 10, 26.8e6), (16, 8, 11.0e6), (16, 10, 17.1e6),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("depth", "widen", "paper"), WRN_TABLE_4)
+def test_wide_resnet_parameters_match_the_papers_table(depth, widen, paper):
+    counted = count_parameters_of("wrn16_1", depth=depth, widen=widen).total
+    assert counted == pytest.approx(paper, abs=0.05e6)
+
+
+def wrn_parameters(depth: int, widen: int, classes: int = 10) -> int:
+    """WRN-depth-widen's parameters worked out by hand from its layers: a 3x3 stem to 16
+    channels; blocks of BN, 3x3 conv, BN, 3x3 conv (and a 1x1 projection where the shape
+    changes); a final BN and the linear classifier."""
+    blocks = (depth - 4) // 6
+    total, channels = 3 * 16 * 9, 16
+    for width in (16 * widen, 32 * widen, 64 * widen):
+        for _ in range(blocks):
+            total += 2 * channels + 9 * channels * width + 2 * width + 9 * width * width
+            total += channels * width if channels != width else 0  # the projection
+            channels = width
+    return total + 2 * channels + channels * classes + classes
+
+
+@pytest.mark.parametrize(("depth", "widen"), VARIANTS)
+def test_every_registered_wide_resnet_has_its_hand_counted_parameters(depth, widen):
+    assert count_parameters_of(f"wrn{depth}_{widen}").total == wrn_parameters(depth, widen)
 
 
 @pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])

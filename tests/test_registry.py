@@ -114,7 +114,7 @@ def test_list_filters_by_wildcard_or_substring():
 
 def test_every_family_of_the_suite_is_registered():
     families = {architectures.spec(name).family for name in architectures.list_architectures()}
-    assert {"plain", "resnet", "densenet", "grouped", "separable"} <= families
+    assert {"plain", "resnet", "densenet", "grouped", "separable", "wide"} <= families
 
 
 def test_image_tokens_input_kind_gives_image_and_token_ids(scratch_registry):
