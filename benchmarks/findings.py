@@ -32,6 +32,7 @@ from architectures import Change, Family, RegistryError
 from architectures._enum import TextEnum
 from architectures.layers import SeparableConv3x3
 from benchmarks import noise, results
+from benchmarks.compare import DEFAULT_THRESHOLD
 from benchmarks.measure.flops import layer_costs
 from benchmarks.measure.params import count_parameters
 from benchmarks.schema import (
@@ -54,6 +55,9 @@ SEPARABLE_PREDICTION_TOLERANCE = 0.05  # measured/predicted MAC and parameter ra
 LATENCY_LAG = 1.5  # latency "drops by much less": latency ratio >= this x the FLOP ratio
 ATTENTION_MARGIN_PTS = 2.0  # cross-attention over late fusion, relational questions
 FLOOR_MARGIN_PTS = 5.0  # "clearly above the floor"
+MATCHED_PARAMS = 0.25  # a wide and a deep net have matched parameters when within this
+TIMING_NOISE = DEFAULT_THRESHOLD  # a speed-up counts beyond this (the CI gate's threshold)
+RETIME = "within the timing noise: time both again side by side (more rounds), on a quieter machine"
 UNGROUPED = (Family.RESNET.value, Family.PLAIN.value)
 GROUP = (*key_fields(without=("arch", "config", "mode", "batch_size", "input_shape", "seed")),)
 
@@ -112,6 +116,8 @@ class Check:
     what: str
     estimate: Estimate
     margin: float
+    unit: str = " points"  # of the estimate's text (a fraction shown x100)
+    undecided: str = ""  # what would decide it, where more seeds would not
 
     @property
     def verdict(self) -> Verdict:
@@ -125,10 +131,13 @@ class Check:
         return NOT_HELD if high < self.margin else INCONCLUSIVE
 
     def text(self) -> str:
-        return f"{self.what}: {self.estimate.text()}"
+        return f"{self.what}: {self.estimate.text(unit=self.unit)}"
 
     def to_decide(self) -> str:
-        """For an inconclusive check: the seeds a side that would decide it."""
+        """For an inconclusive check: what would decide it (the seeds a side, for an
+        accuracy)."""
+        if self.undecided:
+            return f"{self.what}: {self.undecided}"
         seeds = seeds_to_decide(self.estimate, self.margin)
         if self.estimate.spread is None:
             return f"{self.what}: two or more seeds a side, or a noise floor for this recipe"
@@ -346,21 +355,25 @@ def grouped_at_matched_flops(table: pd.DataFrame) -> Finding:
             )
         if checks:
             judgements.append(judge(group, checks, "; ".join(facts)))
-    missing = f"no grouped net with a FLOP-matched ungrouped one{nearest_flops_pair(table)}"
+    jobs = trained_jobs(table)
+    closest = nearest_pair(
+        jobs, jobs["family"] == Family.GROUPED.value, jobs["family"].isin(UNGROUPED), "flops",
+        "FLOPs",
+    )  # fmt: skip
+    missing = f"no grouped net with a FLOP-matched ungrouped one{closest}"
     return Finding(claim, threshold, tuple(judgements), missing)
 
 
-def nearest_flops_pair(table: pd.DataFrame) -> str:
-    """' (closest: A at 0.25x the FLOPs of B)', or '' when there is no pair at all."""
-    jobs = trained_jobs(table)
-    grouped = jobs[jobs["family"] == Family.GROUPED.value]
-    ungrouped = jobs[jobs["family"].isin(UNGROUPED)]
-    pairs = grouped.merge(ungrouped, how="cross", suffixes=("_g", "_d"))
+def nearest_pair(rows: pd.DataFrame, first: pd.Series, second: pd.Series, column: str,
+                 what: str) -> str:  # fmt: skip
+    """' (closest: A at 0.25x the FLOPs of B)': the pair of a ``first`` and a ``second`` net
+    of ``rows`` nearest in ``column``; '' when there is no pair at all."""
+    pairs = rows[first].merge(rows[second], how="cross", suffixes=("_a", "_b"))
     if pairs.empty:
         return ""
-    pairs = pairs.assign(ratio=pairs["flops_g"] / pairs["flops_d"])
-    best = pairs.iloc[(pairs["ratio"].map(lambda r: abs(r - 1))).argmin()]
-    return f" (closest: {best['name_g']} at {best['ratio']:.2f}x the FLOPs of {best['name_d']})"
+    pairs = pairs.assign(ratio=pairs[f"{column}_a"] / pairs[f"{column}_b"])
+    best = pairs.iloc[pairs["ratio"].map(lambda r: abs(math.log(r))).argmin()]
+    return f" (closest: {best['arch_a']} at {best['ratio']:.2f}x the {what} of {best['arch_b']})"
 
 
 def predicted_separable_ratios(
@@ -514,12 +527,92 @@ def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
     return Finding(claim, threshold, tuple(judgements), missing)
 
 
+def width_beats_depth(table: pd.DataFrame) -> Finding:
+    claim = (
+        "Width vs depth: at matched parameters, a wide, shallow residual net is faster per "
+        "training step and per image than a thin, deep one, at no loss of accuracy"
+    )
+    threshold = (
+        f"each wide net against the CIFAR ResNet nearest it in parameters (within "
+        f"{MATCHED_PARAMS:.0%}): its training step and its inference at the largest batch "
+        f"both nets ran faster by more than the timing noise (+/-{TIMING_NOISE:.0%}, the CI "
+        f"gate's threshold), and its accuracy no more than {TIE_PTS} points below, the 95% "
+        "interval clear of the margin; a run that only times judges the speed"
+    )
+    ok = table[(table["status"] == Status.OK) & (table["config"] == NO_OVERRIDES)]
+    judgements = []
+    for group, part in groups(ok):
+        for wide, deep in width_pairs(part):
+            checks = [*speed_checks(part, wide, deep), *accuracy_checks(part, wide, deep)]
+            if not checks:
+                continue
+            facts = (
+                f"{wide} vs {deep}: parameters x{params_of(part, wide) / params_of(part, deep):.2f}"
+            )
+            if not any(check.what.startswith("accuracy") for check in checks):
+                facts += " (accuracy not trained in this group)"
+            judgements.append(judge(group, checks, facts))
+    nets = results.width_series(ok).drop_duplicates("arch")
+    kind = nets["kind"]
+    closest = nearest_pair(nets, kind == "wide", kind == "deep", "params", "parameters")
+    missing = f"needs a wide net and a CIFAR ResNet within {MATCHED_PARAMS:.0%} of its size"
+    missing += closest
+    return Finding(claim, threshold, tuple(judgements), missing)
+
+
+def params_of(rows: pd.DataFrame, arch: str) -> float:
+    return float(rows.loc[rows["arch"] == arch, "params"].iloc[0])
+
+
+def width_pairs(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """(wide net, the deep ResNet nearest it in parameters, within MATCHED_PARAMS)."""
+    nets = results.width_series(rows).drop_duplicates("arch").set_index("arch")
+    deep = nets[nets["kind"] == "deep"]["params"]
+    pairs = []
+    for wide, params in nets[nets["kind"] == "wide"]["params"].items():
+        distance = (params / deep).map(lambda ratio: abs(math.log(ratio)))
+        if len(distance) and distance.min() <= math.log(1 + MATCHED_PARAMS):
+            pairs.append((str(wide), str(distance.idxmin())))
+    return pairs
+
+
+def speed_checks(rows: pd.DataFrame, wide: str, deep: str) -> list[Check]:
+    """The wide net's speed-up over the deep one per training step and per image, at the
+    largest batch both were timed at, each with the timing noise as its interval."""
+    checks = []
+    for mode, what in ((Mode.TRAIN, "training step"), (Mode.INFER, "inference")):
+        timed = rows[(rows["mode"] == mode) & rows["time_median_ms"].notna()]
+        times = timed.groupby(["arch", "batch_size"])["time_median_ms"].median()
+        batches = set(times.get(wide, pd.Series()).index) & set(times.get(deep, pd.Series()).index)
+        if not batches:
+            continue
+        batch = max(batches)
+        wide_ms, deep_ms = times[(wide, batch)], times[(deep, batch)]
+        speedup = deep_ms / wide_ms
+        how = f"{wide_ms:.4g} vs {deep_ms:.4g} ms at batch {batch}, timing noise"
+        low, high = speedup / (1 + TIMING_NOISE), speedup * (1 + TIMING_NOISE)
+        estimate = Estimate(speedup - 1, low - 1, high - 1, how)
+        checks.append(Check(f"{what} speed-up", estimate, 0.0, unit="%", undecided=RETIME))
+    return checks
+
+
+def accuracy_checks(rows: pd.DataFrame, wide: str, deep: str) -> list[Check]:
+    """The wide net's accuracy against the deep one's, where both trained."""
+    jobs = trained_jobs(rows).set_index("arch")
+    if wide not in jobs.index or deep not in jobs.index:
+        return []
+    a, b = jobs.loc[wide], jobs.loc[deep]
+    estimate = difference(a["values"], b["values"], floor_of(a, b))
+    return [Check(f"accuracy, {seeds_text(a)} - {seeds_text(b)}", estimate, -TIE_PTS / 100)]
+
+
 CHECKS: tuple[Callable[[pd.DataFrame], Finding], ...] = (
     residual_beats_plain,
     dense_matches_residual,
     grouped_at_matched_flops,
     separable_cuts_flops,
     attention_beats_late_fusion,
+    width_beats_depth,
 )
 
 

@@ -34,6 +34,7 @@ from benchmarks.results import (
     keys,
     labelled,
     trained_rows,
+    width_series,
 )
 from benchmarks.schema import SYNTHETIC, Mode
 from benchmarks.tasks import Metric, Task
@@ -100,7 +101,8 @@ def budget_text(rows: pd.DataFrame) -> str:
     """The training budget of the rows, e.g. '2 epochs or 25 s'."""
     budgets = set()
     for row in rows.itertuples():
-        text = f"{row.epochs:g} epochs" if pd.notna(row.epochs) else ""
+        plural = "" if row.epochs == 1 else "s"
+        text = f"{row.epochs:g} epoch{plural}" if pd.notna(row.epochs) else ""
         if pd.notna(row.time_budget_s):
             text += f" or {row.time_budget_s:g} s" if text else f"{row.time_budget_s:g} s"
         budgets.add(text)
@@ -369,6 +371,40 @@ def depth_degradation(run: Run) -> Figure:
     return figure
 
 
+def width_vs_depth(run: Run) -> Figure:
+    """Figure 7: test accuracy and training-step time against parameters, wide nets
+    (WRN) vs thin, deep ones (the CIFAR ResNets), one row per data set."""
+    rows = width_series(trained_rows(run.table))
+    if rows.empty or rows["kind"].nunique() < 2:
+        raise Skip("no wide net and CIFAR ResNet trained in this run")
+    rows = rows.assign(accuracy=100 * rows["test_acc"], step=rows["time_median_ms"])
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    figure = new_figure(len(datasets), 2, width=5, height=3.8)
+    palette = {"wide": family_colour(Family.WIDE), "deep": family_colour(Family.RESNET)}
+    for (accuracy_ax, step_ax), dataset in zip(axes_grid(figure), datasets, strict=True):
+        part = rows[rows["dataset"] == dataset].sort_values("params")
+        batch = ", ".join(f"{b:.0f}" for b in part["batch_size"].unique())
+        panels = ((accuracy_ax, "accuracy", f"test accuracy (%), {dataset}"),
+                  (step_ax, "step", f"training step (ms, batch {batch})"))  # fmt: skip
+        for ax, column, label in panels:
+            sns.lineplot(
+                part, x="params", y=column, hue="kind", palette=palette, style="kind",
+                markers={"wide": "s", "deep": "o"}, dashes=False, errorbar="sd",
+                err_style="bars", ax=ax,
+            )  # fmt: skip
+            log_scale(ax, "x")
+            ax.set(xlabel="parameters (log)", ylabel=label)
+            ax.legend(title="", frameon=False)
+        figure.draw_without_rendering()
+        for ax, column, _ in panels:
+            means = part.groupby("arch", sort=False)[["params", column]].mean()
+            label_points(ax, means["params"], means[column], list(means.index))
+    seeds = rows.groupby(["arch", "dataset"])["seed"].nunique().max()
+    spread = f"bars: sd over {seeds} seeds" if seeds > 1 else "one seed"
+    figure.suptitle(f"Width vs depth ({spread})\n{caption(run, rows, budget=True)}", fontsize=10)
+    return figure
+
+
 def task_of(dataset: str) -> Task | None:
     """The task that provides ``dataset``, None for one this installation does not know."""
     try:
@@ -378,7 +414,7 @@ def task_of(dataset: str) -> Task | None:
 
 
 def training_curves(run: Run) -> Figure:
-    """Figure 7: test accuracy and train loss per epoch, one row of panels per suite
+    """Figure 8: test accuracy and train loss per epoch, one row of panels per suite
     and data set; where the data set's task reports metrics beside test accuracy (the
     relational and non-relational accuracy of question answering), a third panel draws
     them beside their floors (dotted)."""
@@ -441,7 +477,7 @@ def metric_curves(
 
 
 def task_metrics(run: Run, task: Task) -> Figure:
-    """Figure 8 (one per task that has metrics, e.g. question_kinds): each net's metrics
+    """Figure 9 (one per task that has metrics, e.g. question_kinds): each net's metrics
     (bars, relational and non-relational accuracy) with their floors as dashed lines,
     and the finer breakdown of the last epoch (per question subtype)."""
     trained = run.trained()
@@ -516,6 +552,7 @@ FIGURE_LIST: tuple[tuple[str, Drawing], ...] = (
     ("throughput", throughput_vs_batch),
     ("achieved_flops", achieved_flops),
     ("depth", depth_degradation),
+    ("width", width_vs_depth),
     ("training_curves", training_curves),
 )
 

@@ -267,6 +267,27 @@ def depth_series(rows: pd.DataFrame) -> pd.DataFrame:
     return series.assign(kind=kind, depth=series["arch"].map(depths).astype(float))
 
 
+def width_series(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of wide nets (Zagoruyko & Komodakis' WRNs) and of thin, deep ones (the
+    ResNets of a depth series, as the registry declares them) at their default config,
+    with their ``kind``: 'wide' or 'deep'."""
+    rows = rows[rows["config"] == NO_OVERRIDES]
+    kinds = [width_kind(a, f) for a, f in zip(rows["arch"], rows["family"], strict=True)]
+    return rows.assign(kind=kinds).dropna(subset=["kind"])
+
+
+def width_kind(arch: str, family: object) -> str | None:
+    """'wide' for a wide net, 'deep' for a ResNet of a depth series, else None."""
+    if Family.parse(family) is Family.WIDE:
+        return "wide"
+    if Family.parse(family) is not Family.RESNET:
+        return None
+    try:
+        return "deep" if architectures.spec(arch).relations.depth else None
+    except architectures.RegistryError:
+        return None
+
+
 def labels(
     table: pd.DataFrame, details: Iterable[str] = (), among: Iterable[str] = CONDITIONS
 ) -> list[str]:

@@ -320,3 +320,50 @@ def test_old_rows_without_the_new_columns_are_judged():
     ]
     assert "budget_cut" not in result_row("plain20", "plain")
     assert verdict(findings.residual_beats_plain(results.to_frame(rows))) == HELD
+
+
+def width_nets(wide_ms: float, wide_acc: float | None = 0.92, **deep) -> pd.DataFrame:
+    """wrn16_2 against resnet44 (its nearest in parameters) and resnet20 (too small)."""
+    return table(
+        net("resnet20", "resnet", 0.90, params=269_722, time_median_ms=5.0),
+        net("resnet44", "resnet", 0.92, params=658_586, time_median_ms=10.0, **deep),
+        net("wrn16_2", "wide", wide_acc, params=691_674, time_median_ms=wide_ms),
+    )
+
+
+@pytest.mark.parametrize(
+    ("wide_ms", "wide_acc", "expected"),
+    [
+        (6.0, 0.92, HELD),  # 40% less time a step and an image, as accurate
+        (13.0, 0.92, NOT_HELD),  # slower
+        (6.0, 0.90, NOT_HELD),  # faster, but 2 points less accurate
+        (9.7, 0.92, INCONCLUSIVE),  # 3% faster: within the timing noise
+    ],
+)
+def test_width_beats_depth_at_matched_parameters(wide_ms, wide_acc, expected):
+    finding = findings.width_beats_depth(width_nets(wide_ms, wide_acc))
+    assert verdict(finding) == expected
+    assert "wrn16_2" in evidence(finding) and "resnet44" in evidence(finding)
+    assert "resnet20 " not in evidence(finding)  # 61% off in parameters: not a match
+    if expected is INCONCLUSIVE:
+        assert "timing noise" in finding.judgements[0].to_decide
+
+
+def test_width_efficiency_is_judged_on_a_run_that_only_times():
+    rows = width_nets(6.0, wide_acc=None)
+    rows = rows[rows["arch"] != "resnet44"]
+    rows = pd.concat([rows, table(net("resnet44", "resnet", None, params=658_586,
+                                      time_median_ms=10.0))])  # fmt: skip
+    finding = findings.width_beats_depth(rows)
+    assert verdict(finding) == HELD
+    assert "accuracy not trained" in evidence(finding)
+
+
+def test_width_is_not_measured_without_a_parameter_matched_pair():
+    rows = table(
+        net("resnet20", "resnet", 0.90, params=269_722),
+        net("wrn16_4", "wide", 0.93, params=2_748_890),
+    )
+    finding = findings.width_beats_depth(rows)
+    assert verdict(finding) == findings.NOT_MEASURED
+    assert "closest: wrn16_4 at 10.19x the parameters of resnet20" in finding.missing

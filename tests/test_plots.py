@@ -35,7 +35,7 @@ def full_run(tmp_path):
     for seed, noise in ((0, 0.0), (1, 0.01)):
         for arch, family, accuracy in (
             ("plain20", "plain", 0.91), ("plain56", "plain", 0.88),
-            ("resnet20", "resnet", 0.92), ("resnet56", "resnet", 0.93),
+            ("resnet20", "resnet", 0.92), ("resnet56", "resnet", 0.93), ("wrn16_2", "wide", 0.93),
         ):  # fmt: skip
             rows += [
                 row for row in measured_net(arch, family, accuracy + noise, seed=seed)
@@ -82,6 +82,11 @@ def test_figures_have_the_expected_panels_and_series(full_run):
     assert {text.get_text() for text in depth.axes[0].get_legend().get_texts()} == {
         "plain", "resnet"
     }  # fmt: skip
+    width = plots.width_vs_depth(full_run)
+    assert len(width.axes) == 2  # accuracy and step time against parameters, mnist5k
+    assert {text.get_text() for text in width.axes[1].get_legend().get_texts()} == {
+        "wide", "deep"
+    }  # fmt: skip
     curves = plots.training_curves(full_run)
     assert len(curves.axes) == 6  # (accuracy, loss, by question kind) x two data sets
     assert [ax.get_visible() for ax in curves.axes[2::3]] == [False, True]  # mnist5k has no kinds
@@ -97,7 +102,7 @@ def test_family_colours_are_fixed_across_figures(full_run):
     points = figure.axes[0].collections[-1]  # the scatter drawn over the error bars
     colours = {matplotlib.colors.to_hex(c) for c in points.get_facecolors()}
     expected = {matplotlib.colors.to_hex(plots.family_colour(f)) for f in
-                ("plain", "resnet", "separable", "densenet", "grouped")}  # fmt: skip
+                ("plain", "resnet", "separable", "densenet", "grouped", "wide")}  # fmt: skip
     assert colours == expected
     bars = plots.latency_bars(full_run).axes[0].patches
     assert {matplotlib.colors.to_hex(bar.get_facecolor()) for bar in bars} >= expected
@@ -109,7 +114,8 @@ def test_a_run_without_training_draws_what_it_can_and_says_what_it_skipped(tmp_p
     drawn = plots.draw(run)
     assert set(drawn.written) == {"latency", "throughput", "achieved_flops"}
     assert set(drawn.skipped) == {
-        "accuracy_vs_flops", "accuracy_vs_cost", "depth", "training_curves", "question_kinds"
+        "accuracy_vs_flops", "accuracy_vs_cost", "depth", "width", "training_curves",
+        "question_kinds",
     }  # fmt: skip
     assert "no accuracy" in drawn.skipped["accuracy_vs_flops"]
     assert "curves" in drawn.skipped["training_curves"]
