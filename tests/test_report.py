@@ -83,7 +83,12 @@ def test_markdown_tables_leave_missing_cells_blank_and_texts_as_written():
     import pandas as pd
 
     frame = pd.DataFrame({"arch": ["a", "b"], "test acc (%)": ["94.10", "47.12"],
-                          "relational (%)": [float("nan"), 45.8]})  # fmt: skip
+                          "relational (%)": [float("nan"), 45.8],
+                          "message": ["", "out of memory"]})  # fmt: skip
     text = report.to_markdown([report.Table(frame)], root=None)  # type: ignore[arg-type]
     assert "nan" not in text
     assert "94.10" in text and "47.12" in text
+    rule = text.splitlines()[1].split("|")[1:-1]  # names and texts left, numbers right
+    assert [cell.startswith(":") and not cell.endswith(":") for cell in rule] == [
+        True, False, False, True
+    ]  # fmt: skip
