@@ -28,7 +28,7 @@ import pandas as pd
 from torch import nn
 
 import architectures
-from architectures import Change, Family, RegistryError
+from architectures import Change, Family
 from architectures._enum import TextEnum
 from architectures.layers import SeparableConv3x3
 from benchmarks import noise, results
@@ -223,14 +223,6 @@ def seeds_text(row: pd.Series) -> str:
     return f"{row['name']} {pct(row['acc'])} ({seeds} seed{'s' if seeds != 1 else ''})"
 
 
-def relations(arch: str) -> architectures.Relations:
-    """The net's declared relations (none for a net this installation does not know)."""
-    try:
-        return architectures.spec(arch).relations
-    except RegistryError:
-        return architectures.Relations()
-
-
 def residual_beats_plain(table: pd.DataFrame) -> Finding:
     claim = "Residual connections beat plain nets as depth grows"
     threshold = (
@@ -417,7 +409,7 @@ def separable_cuts_flops(table: pd.DataFrame) -> Finding:
     judgements = []
     for group, part in groups(latency):
         for _, row in part.iterrows():
-            twin = relations(row["arch"])
+            twin = results.relations(row["arch"])
             base = part[part["arch"] == twin.twin]
             if twin.change is not Change.SEPARABLE or base.empty:
                 continue
@@ -489,7 +481,7 @@ def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
         nets = part[part["config"] == NO_OVERRIDES].set_index("arch")
         pairs = [
             (arch, twin.twin)
-            for arch, twin in ((arch, relations(arch)) for arch in nets.index)
+            for arch, twin in ((arch, results.relations(arch)) for arch in nets.index)
             if twin.change is Change.ATTENTION and twin.twin in nets.index
         ]
         for attention_net, late_net in pairs:
@@ -542,8 +534,9 @@ def width_beats_depth(table: pd.DataFrame) -> Finding:
     ok = table[(table["status"] == Status.OK) & (table["config"] == NO_OVERRIDES)]
     judgements = []
     for group, part in groups(ok):
+        jobs = trained_jobs(part).set_index("arch")
         for wide, deep in width_pairs(part):
-            checks = [*speed_checks(part, wide, deep), *accuracy_checks(part, wide, deep)]
+            checks = [*speed_checks(part, wide, deep), *accuracy_checks(jobs, wide, deep)]
             if not checks:
                 continue
             facts = (
@@ -596,9 +589,9 @@ def speed_checks(rows: pd.DataFrame, wide: str, deep: str) -> list[Check]:
     return checks
 
 
-def accuracy_checks(rows: pd.DataFrame, wide: str, deep: str) -> list[Check]:
-    """The wide net's accuracy against the deep one's, where both trained."""
-    jobs = trained_jobs(rows).set_index("arch")
+def accuracy_checks(jobs: pd.DataFrame, wide: str, deep: str) -> list[Check]:
+    """The wide net's accuracy against the deep one's, where both trained (``jobs``: the
+    group's trained_jobs by arch)."""
     if wide not in jobs.index or deep not in jobs.index:
         return []
     a, b = jobs.loc[wide], jobs.loc[deep]

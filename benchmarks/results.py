@@ -278,14 +278,18 @@ def width_series(rows: pd.DataFrame) -> pd.DataFrame:
 
 def width_kind(arch: str, family: object) -> str | None:
     """'wide' for a wide net, 'deep' for a ResNet of a depth series, else None."""
-    if Family.parse(family) is Family.WIDE:
+    family = Family.parse(family)
+    if family is Family.WIDE:
         return "wide"
-    if Family.parse(family) is not Family.RESNET:
-        return None
+    return "deep" if family is Family.RESNET and relations(arch).depth else None
+
+
+def relations(arch: str) -> architectures.Relations:
+    """The net's declared relations (none for a net this installation does not know)."""
     try:
-        return "deep" if architectures.spec(arch).relations.depth else None
+        return architectures.spec(arch).relations
     except architectures.RegistryError:
-        return None
+        return architectures.Relations()
 
 
 def labels(
