@@ -5,7 +5,8 @@ Every net shares three parts and differs only in how it fuses them:
 - the image encoder of Santoro et al. 2017 (arXiv:1706.01427): four 3x3
   stride-2 convolutions with BN and ReLU, turning a 75x75 image into a 5x5
   grid of feature cells. Departure: 32/64/128/128 channels (paper: up to 256),
-  so that every net trains on a CPU;
+  so that every net trains on a CPU; ``strides`` (the data set sets them: the
+  32x32 Sort-of-CLEVR variant keeps the last layer at stride 1, 4x4 cells);
 - a question encoder: word embeddings and a GRU over the token ids (0 pads);
   identical questions in a batch are encoded once;
 - a classifier over the answer vocabulary.
@@ -88,6 +89,7 @@ class FusionNet(nn.Module):
         self,
         *,
         widths: tuple[int, ...] = (32, 64, 128, 128),
+        strides: tuple[int, ...] = (2, 2, 2, 2),
         embed_dim: int = 32,
         question_dim: int = 128,
         vocab_size: int = 32,
@@ -95,9 +97,11 @@ class FusionNet(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
+        if len(strides) != len(widths):
+            raise ValueError(f"strides {strides} must pair with widths {widths}")
         layers, channels = [], in_channels
-        for width in widths:
-            layers.append(ConvBNAct(channels, width, 3, stride=2))
+        for width, stride in zip(widths, strides, strict=True):
+            layers.append(ConvBNAct(channels, width, 3, stride=stride))
             channels = width
         self.image_encoder = nn.Sequential(*layers)
         self.question_encoder = QuestionEncoder(vocab_size, embed_dim, question_dim)

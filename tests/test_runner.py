@@ -153,17 +153,24 @@ def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_pat
     assert trained.times.time_median_ms > 0  # the step time was measured before training
 
 
-def test_fusion_nets_train_on_question_answering_rows(tmp_path):
+@pytest.mark.parametrize(
+    ("dataset", "side", "strides"),
+    [("sort_of_clevr:300", 75, (2, 2, 2, 2)), ("sort_of_clevr_small:300", 32, (2, 2, 2, 1))],
+)
+def test_fusion_nets_train_on_question_answering_rows(tmp_path, dataset, side, strides):
     training = TrainConfig(epochs=1, optimizer="adamw", lr=1e-3)
-    entry = Entry("fusion_concat", dataset="sort_of_clevr:300", train_batch_size=8)
+    entry = Entry("fusion_rn", dataset=dataset, train_batch_size=8)
     suite = Suite(
         name="t", entries=(entry,), batch_sizes=(2,), timing=FAST_TIMING, training=training
     )
     jobs = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))
-    assert jobs[0].fitted == {"in_channels": 3, "num_classes": 10, "vocab_size": 24}
+    fitted = {"in_channels": 3, "num_classes": 10, "vocab_size": 24, "strides": strides}
+    assert jobs[0].fitted == fitted
+    cells = architectures.create("fusion_rn", **fitted).encode_image(torch.zeros(1, 3, side, side))
+    assert cells.shape[-2:] == ((5, 5) if side == 75 else (4, 4))  # about an object a cell
     outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     infer, trained = outcome.rows
-    assert infer.identity.input_shape == (3, 75, 75) and infer.counts.macs > 0
+    assert infer.identity.input_shape == (3, side, side) and infer.counts.macs > 0
     assert trained.ok and trained.identity.batch_size == 8
     assert 0 <= trained.training.test_acc <= 1
     assert set(trained.metrics) == {"test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"}

@@ -11,13 +11,15 @@ import torch
 from benchmarks.data import sort_of_clevr as soc
 
 
-@pytest.fixture(scope="module")
-def data():
-    return soc.generate(size=60, test_size=10, seed=1)
+@pytest.fixture(scope="module", params=[soc.PAPER, soc.SMALL], ids=["75px", "32px"])
+def data(request):
+    return soc.generate(size=60, test_size=10, seed=1, canvas=request.param)
 
 
 def test_shapes_and_split(data):
-    assert data.images.shape == (60, 3, 75, 75) and data.images.dtype == torch.uint8
+    side = data.canvas.image
+    assert data.images.shape == (60, 3, side, side) and data.images.dtype == torch.uint8
+    assert data.shape == (3, side, side) and data.model_config()["strides"] == data.canvas.strides
     assert data.questions.shape == (60, 20, 4)
     assert data.tokens.shape == (60, 20, soc.QUESTION_LENGTH)
     assert data.bits.shape == (60, 20, 11) and (data.bits.sum(-1) == 3).all()
@@ -33,27 +35,29 @@ def test_deterministic_in_the_seed():
 
 
 def test_six_objects_of_distinct_colours_without_overlap(data):
+    side = data.canvas.object
     for image, scene in zip(data.images, data.scenes, strict=True):
         pixels = image.permute(1, 2, 0).reshape(-1, 3)
         for colour, rgb in enumerate(soc.RGB):
             count = (pixels == torch.tensor(rgb, dtype=torch.uint8)).all(1).sum().item()
             square = scene[colour, 2] == 0
-            assert count == 100 if square else 60 < count < 100  # a 10x10 square, or a disc in it
+            # a square of side*side pixels, or a disc inside it
+            assert count == side**2 if square else 0.6 * side**2 < count < side**2
         centres = scene[:, :2].numpy()
         gaps = np.abs(centres[:, None] - centres[None]).max(-1) + np.eye(6, dtype=int) * 99
-        assert gaps.min() > soc.OBJECT_SIZE  # bounding squares never touch
+        assert gaps.min() > side  # bounding squares never touch
 
 
-def independent_answer(scene: np.ndarray, colour: int, kind: int, subtype: int) -> str:
+def independent_answer(scene: np.ndarray, colour: int, kind: int, subtype: int, half: float) -> str:
     """Each answer again, in words, straight from the scene description."""
     x, y, shape = (int(v) for v in scene[colour])
     shapes = ("square", "circle")
     if (kind, subtype) == (0, 0):
         return shapes[shape]
     if (kind, subtype) == (0, 1):
-        return "yes" if x < 37.5 else "no"
+        return "yes" if x < half else "no"
     if (kind, subtype) == (0, 2):
-        return "yes" if y < 37.5 else "no"
+        return "yes" if y < half else "no"
     if (kind, subtype) == (1, 2):
         return str(sum(int(other[2]) == shape for other in scene))
     others = [i for i in range(6) if i != colour]
@@ -66,7 +70,8 @@ def test_every_answer_recomputed_independently(data):
     for scene, questions in zip(data.scenes.numpy(), data.questions.numpy(), strict=True):
         assert sorted(questions[:, 1]) == [0] * 10 + [1] * 10
         for colour, kind, subtype, answer in questions:
-            assert soc.ANSWERS[answer] == independent_answer(scene, colour, kind, subtype)
+            half = data.canvas.image / 2
+            assert soc.ANSWERS[answer] == independent_answer(scene, colour, kind, subtype, half)
 
 
 def test_questions_as_words_and_bits(data):

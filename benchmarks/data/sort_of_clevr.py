@@ -5,6 +5,8 @@ Each 75x75 image shows six objects on a white background, one of each colour
 (red, green, blue, orange, gray, yellow), each a square or a circle of side
 10, placed without overlap. Every image comes with 20 questions about one of
 its colours: 10 non-relational and 10 relational, each of a random subtype.
+The small variant (``SMALL``, a departure for CPU budgets) draws the same
+scenes by the same rules on a 32x32 canvas with objects of side 4.
 
 | kind | subtype | question (tokens) | answers |
 |---|---|---|---|
@@ -30,6 +32,7 @@ import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,9 +63,23 @@ VOCAB = (
     *COLOURS,
 )
 QUESTION_LENGTH = max(len(t.split()) for kind in TEMPLATES for t in kind)
-IMAGE_SIZE, OBJECT_SIZE, QUESTIONS_PER_KIND = 75, 10, 10
+QUESTIONS_PER_KIND = 10
 DEFAULT_SIZE, TEST_SIZE, SEED = 10_000, 200, 0
 VERSION = 1  # of the generator: part of the cache key
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """The image side and the objects' side in pixels (even), and the strides of the fusion
+    nets' image encoder that turn the image into a grid of cells about an object wide."""
+
+    image: int
+    object: int
+    strides: tuple[int, ...]
+
+
+PAPER = Canvas(75, 10, (2, 2, 2, 2))  # 5x5 cells, as Santoro et al.
+SMALL = Canvas(32, 4, (2, 2, 2, 1))  # 4x4 cells
 
 
 @dataclass(frozen=True)
@@ -74,17 +91,27 @@ class SortOfClevr:
     """
 
     name: str
-    images: torch.Tensor  # uint8 (N, 3, 75, 75)
+    images: torch.Tensor  # uint8 (N, 3, side, side)
     scenes: torch.Tensor
     questions: torch.Tensor
     test_size: int
+    canvas: Canvas = PAPER
 
-    shape = (3, IMAGE_SIZE, IMAGE_SIZE)
     num_classes = len(ANSWERS)
 
-    def model_config(self) -> dict[str, int]:
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        channels, height, width = self.images.shape[1:]
+        return channels, height, width
+
+    def model_config(self) -> dict[str, Any]:
         """The builder keys this data set fixes."""
-        return {"in_channels": 3, "num_classes": len(ANSWERS), "vocab_size": len(VOCAB)}
+        return {
+            "in_channels": 3,
+            "num_classes": len(ANSWERS),
+            "vocab_size": len(VOCAB),
+            "strides": self.canvas.strides,
+        }
 
     @property
     def tokens(self) -> torch.Tensor:
@@ -137,14 +164,14 @@ def question_tokens() -> torch.Tensor:
     return table
 
 
-def answer(scene: np.ndarray, colour: int, kind: int, subtype: int) -> int:
+def answer(scene: np.ndarray, colour: int, kind: int, subtype: int, image_side: int) -> int:
     """The answer index of one question about a scene (x, y, shape per colour)."""
     x, y, shape = scene[colour]
     if kind == 0:
         if subtype == 0:
             return ANSWERS.index(SHAPES[shape])
         coordinate = x if subtype == 1 else y
-        return ANSWERS.index("yes" if coordinate < IMAGE_SIZE / 2 else "no")
+        return ANSWERS.index("yes" if coordinate < image_side / 2 else "no")
     if subtype == 2:
         return ANSWERS.index(str(int((scene[:, 2] == shape).sum())))
     distances = ((scene[:, :2] - scene[colour, :2]) ** 2).sum(1).astype(float)
@@ -153,44 +180,51 @@ def answer(scene: np.ndarray, colour: int, kind: int, subtype: int) -> int:
     return ANSWERS.index(SHAPES[scene[other, 2]])
 
 
-def _place(rng: np.random.Generator) -> np.ndarray:
-    """Centres of six objects that do not overlap (squares of side OBJECT_SIZE)."""
-    half = OBJECT_SIZE // 2
+def _place(rng: np.random.Generator, canvas: Canvas) -> np.ndarray:
+    """Centres of six objects that do not overlap (squares of side ``canvas.object``)."""
+    half = canvas.object // 2
     centres: list[np.ndarray] = []
     while len(centres) < len(COLOURS):
-        centre = rng.integers(half, IMAGE_SIZE - half, 2)
-        if all(np.abs(centre - other).max() > OBJECT_SIZE for other in centres):
+        centre = rng.integers(half, canvas.image - half, 2)
+        if all(np.abs(centre - other).max() > canvas.object for other in centres):
             centres.append(centre)
     return np.stack(centres)
 
 
 @functools.cache
-def _circle_mask() -> np.ndarray:
-    offsets = np.arange(OBJECT_SIZE) - (OBJECT_SIZE - 1) / 2
-    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= (OBJECT_SIZE / 2) ** 2
+def _circle_mask(side: int) -> np.ndarray:
+    offsets = np.arange(side) - (side - 1) / 2
+    return offsets[:, None] ** 2 + offsets[None, :] ** 2 <= (side / 2) ** 2
 
 
-def _draw(scene: np.ndarray) -> np.ndarray:
-    image = np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 255, dtype=np.uint8)
-    half = OBJECT_SIZE // 2
+def _draw(scene: np.ndarray, canvas: Canvas) -> np.ndarray:
+    image = np.full((canvas.image, canvas.image, 3), 255, dtype=np.uint8)
+    half, side = canvas.object // 2, canvas.object
     for colour, (x, y, shape) in enumerate(scene):
         patch = image[y - half : y + half, x - half : x + half]
-        mask = _circle_mask() if shape == 1 else np.ones((OBJECT_SIZE, OBJECT_SIZE), bool)
+        mask = _circle_mask(side) if shape == 1 else np.ones((side, side), bool)
         patch[mask] = RGB[colour]
     return image.transpose(2, 0, 1)
 
 
-def load(size: int = DEFAULT_SIZE, *, cache_dir: Path) -> SortOfClevr:
+def load(
+    size: int = DEFAULT_SIZE,
+    *,
+    cache_dir: Path,
+    canvas: Canvas = PAPER,
+    name: str = "sort_of_clevr",
+) -> SortOfClevr:
     """The set of ``size`` images (the last TEST_SIZE held out), from the cache once generated."""
-    path = cache_dir / f"sort_of_clevr-{size}-{TEST_SIZE}-seed{SEED}-v{VERSION}.npz"
+    drawn = "" if canvas == PAPER else f"-{canvas.image}px{canvas.object}"
+    path = cache_dir / f"sort_of_clevr{drawn}-{size}-{TEST_SIZE}-seed{SEED}-v{VERSION}.npz"
     if path.exists():
         with np.load(path) as arrays:
             tensors = {
                 key: torch.from_numpy(arrays[key]) for key in ("images", "scenes", "questions")
             }
-        return SortOfClevr(name=f"sort_of_clevr:{size}", test_size=TEST_SIZE, **tensors)
-    log.info("generating Sort-of-CLEVR with %d images (once; cached in %s)", size, cache_dir)
-    data = replace(generate(size, TEST_SIZE, SEED), name=f"sort_of_clevr:{size}")
+        return SortOfClevr(f"{name}:{size}", test_size=TEST_SIZE, canvas=canvas, **tensors)
+    log.info("generating %s with %d images (once; cached in %s)", name, size, cache_dir)
+    data = replace(generate(size, TEST_SIZE, SEED, canvas), name=f"{name}:{size}")
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npz", delete=False) as tmp:
         np.savez(
@@ -203,25 +237,33 @@ def load(size: int = DEFAULT_SIZE, *, cache_dir: Path) -> SortOfClevr:
     return data
 
 
-def generate(size: int = DEFAULT_SIZE, test_size: int = TEST_SIZE, seed: int = SEED) -> SortOfClevr:
-    """``size`` images with 20 questions each, deterministic in ``seed``."""
+def generate(
+    size: int = DEFAULT_SIZE, test_size: int = TEST_SIZE, seed: int = SEED, canvas: Canvas = PAPER
+) -> SortOfClevr:
+    """``size`` images with 20 questions each on ``canvas``, deterministic in ``seed``."""
     if not 0 < test_size < size:
         raise ValueError(f"test_size must be between 0 and size ({size}), not {test_size}")
     rng = np.random.default_rng(seed)
-    images = np.empty((size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    images = np.empty((size, 3, canvas.image, canvas.image), dtype=np.uint8)
     scenes = np.empty((size, len(COLOURS), 3), dtype=np.int64)
     questions = np.empty((size, 2 * QUESTIONS_PER_KIND, 4), dtype=np.int64)
     for n in range(size):
-        scene = np.column_stack([_place(rng), rng.integers(0, 2, len(COLOURS))])
-        scenes[n], images[n] = scene, _draw(scene)
+        scene = np.column_stack([_place(rng, canvas), rng.integers(0, 2, len(COLOURS))])
+        scenes[n], images[n] = scene, _draw(scene, canvas)
         kinds = np.repeat([0, 1], QUESTIONS_PER_KIND)
         colours, subtypes = rng.integers(0, 6, len(kinds)), rng.integers(0, 3, len(kinds))
         for q, (colour, kind, subtype) in enumerate(zip(colours, kinds, subtypes, strict=True)):
-            questions[n, q] = colour, kind, subtype, answer(scene, colour, kind, subtype)
+            questions[n, q] = (
+                colour,
+                kind,
+                subtype,
+                answer(scene, colour, kind, subtype, canvas.image),
+            )
     return SortOfClevr(
         name=f"sort_of_clevr[{size},seed={seed}]",
         images=torch.from_numpy(images),
         scenes=torch.from_numpy(scenes),
         questions=torch.from_numpy(questions),
         test_size=test_size,
+        canvas=canvas,
     )

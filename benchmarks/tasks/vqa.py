@@ -208,17 +208,23 @@ def train(
     )  # fmt: skip
 
 
+CANVASES = {"sort_of_clevr": sort_of_clevr.PAPER, "sort_of_clevr_small": sort_of_clevr.SMALL}
+
+
 def provides(name: str) -> bool:
-    return name == "sort_of_clevr" or name.startswith("sort_of_clevr:")
+    return name.partition(":")[0] in CANVASES
 
 
 def load(name: str, *, root: Path | None, download: bool, cache_dir: Path | None) -> SortOfClevr:
-    """``sort_of_clevr`` (10,000 images) or ``sort_of_clevr:N``, generated once and cached."""
-    size = name.partition(":")[2]
+    """``sort_of_clevr`` (10,000 75x75 images), ``sort_of_clevr_small`` (32x32) or either
+    with ``:N`` images, generated once and cached."""
+    base, _, size = name.partition(":")
     if size and not (size.isdigit() and int(size) > sort_of_clevr.TEST_SIZE):
         raise UserError(f"{name}: the size must be an integer above {sort_of_clevr.TEST_SIZE}")
     size_n = int(size or sort_of_clevr.DEFAULT_SIZE)
-    return sort_of_clevr.load(size_n, cache_dir=cache_dir or DEFAULT_CACHE_DIR)
+    return sort_of_clevr.load(
+        size_n, cache_dir=cache_dir or DEFAULT_CACHE_DIR, canvas=CANVASES[base], name=base
+    )
 
 
 def training_batch(
@@ -241,7 +247,7 @@ VISUAL_QA = register(
     Task(
         name="visual question answering",
         input_kind=InputKind.IMAGE_TOKENS,
-        datasets="sort_of_clevr[:N]",
+        datasets="sort_of_clevr[:N], sort_of_clevr_small[:N]",
         provides=provides,
         load=load,
         training_batch=training_batch,
