@@ -81,7 +81,12 @@ def build_suite(args: argparse.Namespace) -> Suite:
     try:
         changes = {
             "entries": tuple(
-                dataclasses.replace(e, training={**e.training, **budget}) for e in entries
+                dataclasses.replace(
+                    e,
+                    training={**e.training, **budget},
+                    seeds=None if args.seeds else e.seeds,  # --seeds: every net's
+                )
+                for e in entries
             ),
             "device": args.device,
             "batch_sizes": args.batch_sizes,

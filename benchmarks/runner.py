@@ -155,7 +155,7 @@ def expand_jobs(
             input_shape=dataset.shape
             if dataset
             else spec.sample_shape(spec.config(**config), suite.input_size),
-            seed=suite.seeds[0],
+            seed=suite.seeds_for(entry)[0],
             threads=threads,
             backend=suite.backend_for(entry),
         )
@@ -183,7 +183,8 @@ def training_jobs(suite: Suite, entry: Entry, entry_job: Job) -> list[Job]:
     identity = entry_job.identity
     graphless = replace(identity.backend, cuda_graphs=False)  # CUDA graphs: inference only
     base = replace(identity, mode=Mode.TRAIN, batch_size=batch, backend=graphless)
-    seeds = suite.seeds if trains else suite.seeds[:1]
+    seeds = suite.seeds_for(entry)
+    seeds = seeds if trains else seeds[:1]
     return [replace(entry_job, identity=replace(base, seed=seed), trains=trains) for seed in seeds]
 
 
@@ -584,13 +585,18 @@ def announce(suite: Suite, jobs: Sequence[Job], device: torch.device, out: Path)
     about = f": {suite.description}" if suite.description else ""
     log.info("suite %s%s", suite.name, about)
     log.info("%d jobs on %s (%s, %d threads) -> %s", len(jobs), device, suite.dtype, threads, out)
-    trained = [job for job in jobs if job.trains and job.identity.seed == suite.seeds[0]]
-    for job in trained:
+    trained: dict[Identity, Job] = {}  # a job's first seed, by its identity but the seed
+    seeds: dict[Identity, list[int]] = {}
+    for job in (job for job in jobs if job.trains):
+        key = replace(job.identity, seed=0)
+        trained.setdefault(key, job)
+        seeds.setdefault(key, []).append(job.identity.seed)
+    for key, job in trained.items():
         budget = job.recipe.time_budget_s
         cap = f", at most {budget:g} s" if budget else ""
         log.info(
             "accuracy of %s: %s, %d epochs%s, seeds %s",
-            job.identity.arch, job.identity.dataset, job.recipe.epochs, cap, list(suite.seeds),
+            job.identity.arch, job.identity.dataset, job.recipe.epochs, cap, seeds[key],
         )  # fmt: skip
     if not trained:
         log.warning("No accuracy in this run (no data set or no training): efficiency only.")

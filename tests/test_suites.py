@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+import torch
 
 import architectures
+from benchmarks import noise, runner
 from benchmarks.errors import UserError
 from benchmarks.suites import Entry, load_suite, parse_suite, shipped_suites
 
@@ -77,3 +81,36 @@ def test_the_noise_suite_trains_with_the_quick_suites_recipes():
         key = (entry.arch, floors.dataset_for(entry), floors.train_batch_size_for(entry))
         assert floors.training_for(entry) == recipes[key], entry.arch
     assert len(floors.seeds) >= 5
+
+
+def test_an_entry_may_train_with_seeds_of_its_own(tmp_path):
+    path = tmp_path / "seeds.toml"
+    path.write_text(
+        'architectures = ["resnet20", {arch = "plain20", seeds = [0, 1, 2]}]\n'
+        'dataset = "mnist5k"\nbatch_sizes = [1]\nseeds = [7]\n'
+    )
+    suite = load_suite(str(path))
+    jobs = runner.expand_jobs(suite, torch.device("cpu"), threads=1)
+    trained = sorted((job.identity.arch, job.identity.seed) for job in jobs if job.trains)
+    assert trained == [("plain20", 0), ("plain20", 1), ("plain20", 2), ("resnet20", 7)]
+    with pytest.raises(UserError, match="seeds must be distinct"):
+        parse_suite("bad", 'architectures = [{arch = "resnet20", seeds = [1, 1]}]', source="x")
+
+
+def test_the_claims_suite_trains_cifar_with_a_measured_noise_floors_recipe():
+    """Its one-seed CIFAR-10 comparisons get their intervals from that floor."""
+    suite = load_suite("claims")
+    floored = {(floor.dataset, floor.recipe) for floor in noise.floors()}
+    for entry in suite.entries:
+        if suite.dataset_for(entry) != "cifar10":
+            continue
+        training = suite.training_for(entry)
+        assert training.train_subset is not None
+        held = round(training.train_subset * training.val_fraction)
+        row = {
+            **dataclasses.asdict(training),
+            "batch_size": suite.train_batch_size_for(entry),
+            "train_size": training.train_subset - held,
+            "val_size": held,
+        }
+        assert ("cifar10", noise.recipe(row)) in floored, entry.arch

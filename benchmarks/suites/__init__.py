@@ -6,7 +6,7 @@ but ``architectures``:
     description = "what the suite is for"
     architectures = ["resnet20", "plain*", {arch = "resnet20_grouped", config = {groups = 8}}]
     # an entry's table may also set its own dataset, dtype, batch_sizes, train_batch_size,
-    # training overrides and backend settings (channels_last...), for one name, a pattern
+    # seeds, training overrides and backend settings (channels_last...), for one name, a pattern
     # or a list: {arch = "*", dtype = "bf16"}, {arch = ["resnet20", "plain20"], compile = true}
     batch_sizes = [1, 64]          # inference rows, one per batch size
     train_batch_size = 32          # a training-step row at this batch size; 0 for none
@@ -61,16 +61,16 @@ MEASUREMENTS = ("flops", "time", "memory", "accuracy")
 BACKEND_KEYS = Backend.names()
 ENTRY_KEYS = {
     "arch", "config", "dataset", "dtype", "batch_sizes", "training", "train_batch_size",
-    *BACKEND_KEYS,
+    "seeds", *BACKEND_KEYS,
 }  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Entry:
     """One architecture of a suite, with config overrides, and optionally its own data
-    set, dtype, batch sizes, training and backend settings (so one suite can time every
-    net in two dtypes, eager and compiled, and train image and fusion nets); None: the
-    suite's."""
+    set, dtype, batch sizes, seeds, training and backend settings (so one suite can time
+    every net in two dtypes, eager and compiled, train image and fusion nets, and give
+    one net more seeds); None: the suite's."""
 
     arch: str
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -79,14 +79,16 @@ class Entry:
     batch_sizes: tuple[int, ...] | None = None  # () for no inference rows
     training: Mapping[str, Any] = field(default_factory=dict)
     train_batch_size: int | None = None  # 0 for no training rows
+    seeds: tuple[int, ...] | None = None
     channels_last: bool | None = None
     cudnn_benchmark: bool | None = None
     compile: bool | None = None
     cuda_graphs: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.batch_sizes is not None:
-            object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
+        for key in ("batch_sizes", "seeds"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, tuple(getattr(self, key)))
 
     @property
     def config_json(self) -> str:
@@ -133,8 +135,9 @@ class Suite:
             raise UserError(f"unknown measurement {unknown}; choose from {', '.join(MEASUREMENTS)}")
         if self.dataset is not None and self.input_size is not None:
             raise UserError("input_size applies to synthetic inputs; a data set fixes its own")
-        if not self.seeds or len(set(self.seeds)) < len(self.seeds):
-            raise UserError(f"seeds must be distinct integers, not {list(self.seeds)}")
+        for seeds in (self.seeds, *(entry.seeds for entry in self.entries if entry.seeds)):
+            if not seeds or len(set(seeds)) < len(seeds):
+                raise UserError(f"seeds must be distinct integers, not {list(seeds)}")
         for entry in self.entries:  # unknown names, keys and mismatched data fail before any work
             arch = architectures.spec(entry.arch)
             arch.config(**entry.config)
@@ -166,6 +169,9 @@ class Suite:
 
     def batch_sizes_for(self, entry: Entry | None) -> tuple[int, ...]:
         return self.batch_sizes if entry is None or entry.batch_sizes is None else entry.batch_sizes
+
+    def seeds_for(self, entry: Entry) -> tuple[int, ...]:
+        return self.seeds if entry.seeds is None else entry.seeds
 
     def train_batch_size_for(self, entry: Entry | None) -> int:
         own = None if entry is None else entry.train_batch_size
