@@ -585,18 +585,17 @@ def announce(suite: Suite, jobs: Sequence[Job], device: torch.device, out: Path)
     about = f": {suite.description}" if suite.description else ""
     log.info("suite %s%s", suite.name, about)
     log.info("%d jobs on %s (%s, %d threads) -> %s", len(jobs), device, suite.dtype, threads, out)
-    trained: dict[Identity, Job] = {}  # a job's first seed, by its identity but the seed
-    seeds: dict[Identity, list[int]] = {}
-    for job in (job for job in jobs if job.trains):
-        key = replace(job.identity, seed=0)
-        trained.setdefault(key, job)
-        seeds.setdefault(key, []).append(job.identity.seed)
-    for key, job in trained.items():
+    trained: dict[Identity, list[Job]] = {}  # a training job's seeds, by all but the seed
+    for job in jobs:
+        if job.trains:
+            trained.setdefault(replace(job.identity, seed=0), []).append(job)
+    for seeded in trained.values():
+        job, seeds = seeded[0], [each.identity.seed for each in seeded]
         budget = job.recipe.time_budget_s
         cap = f", at most {budget:g} s" if budget else ""
         log.info(
             "accuracy of %s: %s, %d epochs%s, seeds %s",
-            job.identity.arch, job.identity.dataset, job.recipe.epochs, cap, seeds[key],
+            job.identity.arch, job.identity.dataset, job.recipe.epochs, cap, seeds,
         )  # fmt: skip
     if not trained:
         log.warning("No accuracy in this run (no data set or no training): efficiency only.")
