@@ -51,18 +51,23 @@ class Floor:
 
 def recipe(row: Mapping[str, Any]) -> str:
     """What decides how far a seed gets, from a training row: 'sgd lr=0.1 wd=0.0005
-    onecycle warmup=0.2 ls=0 epochs=2 batch=64 train=3600 val=400'."""
+    onecycle warmup=0.2 ls=0 epochs=2 batch=64 train=3600 val=400', and the curriculum
+    epochs where there are any."""
 
     def number(name: str) -> str:
         value = row.get(name)
         return "?" if value is None or pd.isna(value) else f"{float(value):g}"
 
-    return (
+    text = (
         f"{row.get('optimizer')} lr={number('lr')} wd={number('weight_decay')} "
         f"{row.get('schedule')} warmup={number('warmup')} ls={number('label_smoothing')} "
         f"epochs={number('epochs')} batch={number('batch_size')} "
         f"train={number('train_size')} val={number('val_size')}"
     )
+    curriculum = row.get("curriculum_epochs")
+    if curriculum is not None and not pd.isna(curriculum) and curriculum > 0:
+        text += f" curriculum={number('curriculum_epochs')}"
+    return text
 
 
 @functools.cache

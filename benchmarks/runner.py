@@ -444,6 +444,7 @@ def training_part(
         schedule=recipe.schedule,
         warmup=recipe.warmup,
         label_smoothing=recipe.label_smoothing,
+        curriculum_epochs=recipe.curriculum_epochs,
         train_size=split.train if split else None,
         val_size=split.val if split else None,
         val_seed=split.seed if split else None,

@@ -306,6 +306,9 @@ class Training:
     schedule: str | None = optional("", "onecycle or cosine learning-rate schedule")
     warmup: float | None = optional("fraction", "of the budget spent warming the rate up")
     label_smoothing: float | None = optional("", "label smoothing of the cross-entropy")
+    curriculum_epochs: int | None = optional(
+        "", "visual QA: epochs at the start trained on non-relational questions only"
+    )
     train_size: int | None = optional("samples", "training samples trained on")
     val_size: int | None = optional("samples", "training samples held out for validation")
     val_seed: int | None = optional("", "seed of the validation hold-out")

@@ -62,6 +62,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # of the training images, held out to decide on (seeded)
     val_seed: int = 0
     eval_batch_size: int = 1000
+    curriculum_epochs: int = 0  # visual QA: the first epochs train on non-relational questions
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -78,6 +79,10 @@ class TrainConfig:
             raise ValueError("lr must be positive, warmup and label_smoothing in [0, 1)")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s must be positive, not {self.time_budget_s}")
+        if not 0 <= self.curriculum_epochs < self.epochs:
+            raise ValueError(
+                f"curriculum_epochs must be in [0, epochs), not {self.curriculum_epochs}"
+            )
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), not {self.val_fraction}")
 

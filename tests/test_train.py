@@ -7,6 +7,7 @@ import torch
 
 import architectures
 from benchmarks.data import load_images
+from benchmarks.errors import UserError
 from benchmarks.schema import Status
 from benchmarks.tasks.classification import augment, train
 from benchmarks.train import Split, TrainConfig, holdout, lr_factor
@@ -69,6 +70,11 @@ def test_a_time_budget_stops_training_and_says_it_cut_it_short():
     assert result.status is Status.OK and result.epochs_done < 50 and result.budget_cut
     assert result.train_time_s < 3.0
     assert not fit(epochs=1).budget_cut  # the epochs ran out first
+
+
+def test_a_classifier_refuses_a_question_curriculum():
+    with pytest.raises(UserError, match="curriculum_epochs"):
+        fit(epochs=2, curriculum_epochs=1)
 
 
 def test_divergence_is_a_status_not_an_exception():

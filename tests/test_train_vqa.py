@@ -63,3 +63,30 @@ def test_a_short_run_beats_the_majority_answer(data):
     columns = metric_columns(VISUAL_QA, result.final)
     assert set(columns) == {"test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"}
     assert {"acc_closest", "acc_count", "floor_closest"} <= set(result.final)
+
+
+def test_a_curriculum_trains_its_first_epochs_on_non_relational_questions():
+    data = soc.generate(size=264, test_size=200, seed=0)
+    model = architectures.create("fusion_concat", vocab_size=len(soc.VOCAB))
+    asked: list[tuple[int, bool]] = []  # (epoch, relational questions asked) per training step
+    answer, epochs = model.answer, []
+
+    relational_words = torch.tensor([soc.VOCAB.index(w) for w in ("closest", "furthest", "many")])
+
+    def spy(features, tokens):
+        if model.training:
+            asked.append((len(epochs) + 1, bool(torch.isin(tokens, relational_words).any())))
+        return answer(features, tokens)
+
+    model.answer = spy
+    config = TrainConfig(epochs=3, optimizer="adamw", lr=1e-3, curriculum_epochs=2)
+    train(model, data, config, batch_size=8, device=CPU, on_epoch=epochs.append)
+    by_epoch = {epoch: [rel for e, rel in asked if e == epoch] for epoch in (1, 2, 3)}
+    assert by_epoch[1] and by_epoch[2] and by_epoch[3]
+    assert not any(by_epoch[1]) and not any(by_epoch[2])
+    assert all(by_epoch[3])
+
+
+def test_a_curriculum_is_shorter_than_the_budget():
+    with pytest.raises(ValueError, match="curriculum_epochs"):
+        TrainConfig(epochs=2, curriculum_epochs=2)

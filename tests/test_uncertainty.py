@@ -75,6 +75,8 @@ def test_noise_floors_are_measured_from_a_five_seed_run(tmp_path, monkeypatch):
     try:
         assert noise.floor_for(rows[0]) == floor
         assert noise.floor_for({**rows[0], "lr": 0.2}) is None  # another recipe
+        assert noise.floor_for({**rows[0], "curriculum_epochs": 0}) == floor  # none, as before
+        assert noise.floor_for({**rows[0], "curriculum_epochs": 1}) is None
         assert json.loads(path.read_text())["floors"][0]["reference"] == "resnet20"
     finally:
         noise.floors.cache_clear()

@@ -64,6 +64,7 @@ VOCAB = (
 )
 QUESTION_LENGTH = max(len(t.split()) for kind in TEMPLATES for t in kind)
 QUESTIONS_PER_KIND = 10
+NON_RELATIONAL = slice(0, QUESTIONS_PER_KIND)  # an image's questions: these first, then relational
 DEFAULT_SIZE, TEST_SIZE, SEED = 10_000, 200, 0
 VERSION = 1  # of the generator: part of the cache key
 
@@ -87,7 +88,8 @@ class SortOfClevr:
     """Images with their scenes and questions; split into train and test by ``test_size``.
 
     ``scenes`` (N, 6, 3): x and y of each colour's centre, and its shape index.
-    ``questions`` (N, 20, 4): colour, kind, subtype and answer index of each question.
+    ``questions`` (N, 20, 4): colour, kind, subtype and answer index of each question,
+    the 10 non-relational ones first (``NON_RELATIONAL``).
     """
 
     name: str

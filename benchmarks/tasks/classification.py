@@ -22,6 +22,7 @@ from torch import nn
 
 from architectures import InputKind
 from benchmarks.data import IMAGE_SETS, ImageDataset, load_images, provides_images
+from benchmarks.errors import UserError
 from benchmarks.measure.device import DEFAULT_BACKEND, Backend, compiled, precision, to_device
 from benchmarks.tasks import Forward, Task, register
 from benchmarks.train import (
@@ -90,6 +91,10 @@ def train(
 ) -> TrainResult:
     """Train an image classifier under ``config``'s budget on all but the held-out part
     of its training images, validating (and testing, for the curves) after each epoch."""
+    if config.curriculum_epochs:
+        raise UserError(
+            "curriculum_epochs is a visual question answering recipe, not a classifier's"
+        )
     dataset = data.subset(config.train_subset, seed=0) if config.train_subset else data
     model = to_device(model, device, backend)
     forward = compiled(model, backend.compile)

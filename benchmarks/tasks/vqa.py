@@ -4,8 +4,12 @@ the answer floors.
 Each step takes ``batch_size`` images, encodes each once (``encode_image``)
 and answers all 20 of its questions from that encoding (``answer``), so a
 step trains on 20 x ``batch_size`` questions for the price of ``batch_size``
-image encodings. Images are normalised but not augmented: crops and flips
-would change where the objects are, and so the answers. The budget, schedule
+image encodings. A curriculum (``curriculum_epochs``) trains the first epochs
+on the 10 non-relational questions of each image only: finding the object a
+question names is learnt there first, which on small budgets lets the nets
+leave the answer-prior plateau that mixed questions hold them on. Images are
+normalised but not augmented: crops and flips would change where the objects
+are, and so the answers. The budget, schedule
 and bookkeeping are those of ``train.fit``.
 
 Floors: Sort-of-CLEVR has strong answer priors. For each question subtype the
@@ -20,6 +24,7 @@ at its floor has not learned to find the object named in the question.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +37,7 @@ from architectures.fusion import FusionNet
 from benchmarks.data import DEFAULT_CACHE_DIR, sort_of_clevr
 from benchmarks.data.sort_of_clevr import (
     ANSWERS,
+    NON_RELATIONAL,
     QUESTIONS_PER_KIND,
     SUBTYPES,
     SortOfClevr,
@@ -182,12 +188,16 @@ def train(
     normalize = Normalizer(images, backend.channels_last)
     floor_metrics = floors(data)
 
-    def batch(index: torch.Tensor) -> Batch:
-        return answer(model, normalize(images[index]), tokens[index]), answers[index].flatten()
+    def batch(index: torch.Tensor, questions: slice) -> Batch:
+        logits = answer(model, normalize(images[index]), tokens[index, questions])
+        return logits, answers[index, questions].flatten()
+
+    epochs = itertools.count(1)
 
     def batches() -> Iterator[Callable[[], Batch]]:
+        questions = NON_RELATIONAL if next(epochs) <= config.curriculum_epochs else slice(None)
         for index in shuffled_batches(len(images), batch_size, generator, device):
-            yield functools.partial(batch, index)
+            yield functools.partial(batch, index, questions)
 
     images_per_batch = max(1, config.eval_batch_size // QUESTIONS_PER_IMAGE)
 
