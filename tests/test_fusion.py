@@ -13,8 +13,8 @@ import architectures
 FUSION = architectures.list_architectures("fusion_*")
 
 
-def test_the_four_fusion_nets_are_registered_for_image_and_tokens():
-    assert FUSION == ["fusion_concat", "fusion_film", "fusion_rn", "fusion_xattn"]
+def test_the_fusion_nets_are_registered_for_image_and_tokens():
+    assert FUSION == ["fusion_concat", "fusion_film", "fusion_rn", "fusion_san", "fusion_xattn"]
     for name in FUSION:
         assert architectures.spec(name).input_kind is architectures.InputKind.IMAGE_TOKENS
 

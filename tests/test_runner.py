@@ -154,17 +154,21 @@ def test_a_diverging_training_job_is_recorded_as_such(toy_architectures, tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("dataset", "side", "strides"),
-    [("sort_of_clevr:300", 75, (2, 2, 2, 2)), ("sort_of_clevr_small:300", 32, (2, 2, 2, 1))],
+    ("dataset", "side", "strides", "vocab_size"),
+    [
+        ("sort_of_clevr:300", 75, (2, 2, 2, 2), 24),
+        ("sort_of_clevr_small:300", 32, (2, 2, 2, 1), 24),
+        ("sort_of_clevr_small_bits:300", 32, (2, 2, 2, 1), 12),  # the paper's 11 bits
+    ],
 )
-def test_fusion_nets_train_on_question_answering_rows(tmp_path, dataset, side, strides):
-    training = TrainConfig(epochs=1, optimizer="adamw", lr=1e-3)
+def test_fusion_nets_train_on_question_answering_rows(tmp_path, dataset, side, strides, vocab_size):
+    training = TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, curriculum_epochs=1)
     entry = Entry("fusion_rn", dataset=dataset, train_batch_size=8)
     suite = Suite(
         name="t", entries=(entry,), batch_sizes=(2,), timing=FAST_TIMING, training=training
     )
     jobs = runner.expand_jobs(suite, CPU, threads=1, cache_dir=str(tmp_path / "cache"))
-    fitted = {"in_channels": 3, "num_classes": 10, "vocab_size": 24, "strides": strides}
+    fitted = {"in_channels": 3, "num_classes": 10, "vocab_size": vocab_size, "strides": strides}
     assert jobs[0].fitted == fitted
     cells = architectures.create("fusion_rn", **fitted).encode_image(torch.zeros(1, 3, side, side))
     assert cells.shape[-2:] == ((5, 5) if side == 75 else (4, 4))  # about an object a cell
@@ -172,7 +176,7 @@ def test_fusion_nets_train_on_question_answering_rows(tmp_path, dataset, side, s
     infer, trained = outcome.rows
     assert infer.identity.input_shape == (3, side, side) and infer.counts.macs > 0
     assert trained.ok and trained.identity.batch_size == 8
-    assert 0 <= trained.training.test_acc <= 1
+    assert 0 <= trained.training.test_acc <= 1 and trained.training.curriculum_epochs == 1
     assert set(trained.metrics) == {"test_acc_rel", "test_acc_nonrel", "floor_rel", "floor_nonrel"}
     assert all(0 <= value <= 1 for value in trained.metrics.values())
 

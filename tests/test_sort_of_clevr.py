@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from benchmarks.data import sort_of_clevr as soc
 
@@ -86,6 +88,15 @@ def test_questions_as_words_and_bits(data):
     assert (
         len(soc.ANSWERS) == 10 and len(soc.VOCAB) <= 32
     )  # fits the fusion nets' default vocabulary
+
+
+def test_the_bits_form_is_the_papers_vector_as_three_tokens(data):
+    bits = dataclasses.replace(data, question_form="bits")
+    assert bits.tokens.shape == (*data.questions.shape[:2], 3)
+    set_bits = F.one_hot(bits.tokens, len(soc.BIT_WORDS))[..., 1:].sum(-2)
+    assert torch.equal(set_bits, data.bits.long())
+    assert bits.model_config()["vocab_size"] == len(soc.BIT_WORDS) == 12
+    assert data.model_config()["vocab_size"] == len(soc.VOCAB)
 
 
 def test_default_set_is_generated_quickly():

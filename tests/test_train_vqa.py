@@ -90,3 +90,11 @@ def test_a_curriculum_trains_its_first_epochs_on_non_relational_questions():
 def test_a_curriculum_is_shorter_than_the_budget():
     with pytest.raises(ValueError, match="curriculum_epochs"):
         TrainConfig(epochs=2, curriculum_epochs=2)
+
+
+def test_the_timed_step_asks_in_the_question_form_of_the_model():
+    from benchmarks.tasks.vqa import question_batch
+
+    assert question_batch(2).shape == (2, 20, soc.QUESTION_LENGTH)
+    bits = question_batch(2, vocab_size=len(soc.BIT_WORDS))
+    assert bits.shape == (2, 20, 3) and int(bits.max()) < len(soc.BIT_WORDS)

@@ -19,9 +19,12 @@ scenes by the same rules on a 32x32 canvas with objects of side 4.
 
 Answers share one vocabulary of 10: yes, no, square, circle, 1, 2, 3, 4, 5, 6.
 "Left" and "top" mean the object's centre lies in the left (top) half.
-Distances are between centres. Each question exists in two forms: the
-paper's 11-bit vector (6 bits of colour, 2 of kind, 3 of subtype) and word
-tokens over the fixed vocabulary VOCAB, padded with 0 to QUESTION_LENGTH.
+Distances are between centres. Each question exists in three forms: the
+paper's 11-bit vector (6 bits of colour, 2 of kind, 3 of subtype); word
+tokens over the fixed vocabulary VOCAB, padded with 0 to QUESTION_LENGTH (the
+``words`` question form the fusion nets read by default); and the 11 bits as
+three tokens over BIT_WORDS, one per set bit (the ``bits`` form: the paper's
+question, for nets that read tokens).
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ VOCAB = (
     *sorted({w for kind in TEMPLATES for t in kind for w in t.split() if w != "{}"}),
     *COLOURS,
 )
+BIT_WORDS = (
+    "<pad>",
+    *COLOURS,
+    "non-relational",
+    "relational",
+    "subtype-1",
+    "subtype-2",
+    "subtype-3",
+)
 QUESTION_LENGTH = max(len(t.split()) for kind in TEMPLATES for t in kind)
 QUESTIONS_PER_KIND = 10
 NON_RELATIONAL = slice(0, QUESTIONS_PER_KIND)  # an image's questions: these first, then relational
@@ -98,6 +110,7 @@ class SortOfClevr:
     questions: torch.Tensor
     test_size: int
     canvas: Canvas = PAPER
+    question_form: str = "words"  # or "bits" (see the module docstring)
 
     num_classes = len(ANSWERS)
 
@@ -111,14 +124,14 @@ class SortOfClevr:
         return {
             "in_channels": 3,
             "num_classes": len(ANSWERS),
-            "vocab_size": len(VOCAB),
+            "vocab_size": len(vocabulary(self.question_form)),
             "strides": self.canvas.strides,
         }
 
     @property
     def tokens(self) -> torch.Tensor:
-        """Word ids of every question, (N, 20, QUESTION_LENGTH)."""
-        return question_tokens()[
+        """Token ids of every question in its question form, (N, 20, length)."""
+        return form_tokens(self.question_form)[
             self.questions[..., 0], self.questions[..., 1], self.questions[..., 2]
         ]
 
@@ -164,6 +177,29 @@ def question_tokens() -> torch.Tensor:
                 words = template.format(colour).split()
                 table[c, k, s, : len(words)] = torch.tensor([index[w] for w in words])
     return table
+
+
+@functools.cache
+def bit_tokens() -> torch.Tensor:
+    """The paper's 11-bit question as its three set bits, token ids over BIT_WORDS of every
+    (colour, kind, subtype), (6, 2, 3, 3)."""
+    colour = torch.arange(len(COLOURS))[:, None, None] + 1
+    kind = torch.arange(2)[None, :, None] + 1 + len(COLOURS)
+    subtype = torch.arange(3)[None, None, :] + 3 + len(COLOURS)
+    return torch.stack(torch.broadcast_tensors(colour, kind, subtype), dim=-1)
+
+
+QUESTION_FORMS = {"words": (VOCAB, question_tokens), "bits": (BIT_WORDS, bit_tokens)}
+
+
+def vocabulary(form: str) -> tuple[str, ...]:
+    """The tokens a question form is written in (0: padding)."""
+    return QUESTION_FORMS[form][0]
+
+
+def form_tokens(form: str) -> torch.Tensor:
+    """Token ids of every (colour, kind, subtype) in a question form, (6, 2, 3, length)."""
+    return QUESTION_FORMS[form][1]()
 
 
 def answer(scene: np.ndarray, colour: int, kind: int, subtype: int, image_side: int) -> int:
@@ -215,6 +251,7 @@ def load(
     cache_dir: Path,
     canvas: Canvas = PAPER,
     name: str = "sort_of_clevr",
+    question_form: str = "words",
 ) -> SortOfClevr:
     """The set of ``size`` images (the last TEST_SIZE held out), from the cache once generated."""
     drawn = "" if canvas == PAPER else f"-{canvas.image}px{canvas.object}"
@@ -224,9 +261,17 @@ def load(
             tensors = {
                 key: torch.from_numpy(arrays[key]) for key in ("images", "scenes", "questions")
             }
-        return SortOfClevr(f"{name}:{size}", test_size=TEST_SIZE, canvas=canvas, **tensors)
+        return SortOfClevr(
+            f"{name}:{size}",
+            test_size=TEST_SIZE,
+            canvas=canvas,
+            question_form=question_form,
+            **tensors,
+        )
     log.info("generating %s with %d images (once; cached in %s)", name, size, cache_dir)
-    data = replace(generate(size, TEST_SIZE, SEED, canvas), name=f"{name}:{size}")
+    data = replace(
+        generate(size, TEST_SIZE, SEED, canvas), name=f"{name}:{size}", question_form=question_form
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npz", delete=False) as tmp:
         np.savez(

@@ -38,10 +38,13 @@ from benchmarks.data import DEFAULT_CACHE_DIR, sort_of_clevr
 from benchmarks.data.sort_of_clevr import (
     ANSWERS,
     NON_RELATIONAL,
+    QUESTION_FORMS,
     QUESTIONS_PER_KIND,
     SUBTYPES,
+    VOCAB,
     SortOfClevr,
-    question_tokens,
+    form_tokens,
+    vocabulary,
 )
 from benchmarks.errors import UserError
 from benchmarks.measure.device import DEFAULT_BACKEND, Backend, compiled, precision, to_device
@@ -147,10 +150,14 @@ def by_question(hits: torch.Tensor, data: SortOfClevr) -> dict[str, float]:
     return metrics
 
 
-def question_batch(images: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def question_batch(
+    images: int, device: torch.device | str = "cpu", vocab_size: int = len(VOCAB)
+) -> torch.Tensor:
     """Token ids of 20 random Sort-of-CLEVR questions for each of ``images`` images,
-    (images, 20, QUESTION_LENGTH): the shape and repetition of a real training batch."""
-    templates = question_tokens().flatten(0, 2)
+    (images, 20, length): the shape and repetition of a real training batch, in the
+    question form whose vocabulary has ``vocab_size`` tokens (a model's)."""
+    forms = [form for form in QUESTION_FORMS if len(vocabulary(form)) == vocab_size]
+    templates = form_tokens(forms[0] if forms else "words").flatten(0, 2)
     picks = torch.randint(len(templates), (images, QUESTIONS_PER_IMAGE))
     return templates[picks].to(device)
 
@@ -218,22 +225,33 @@ def train(
     )  # fmt: skip
 
 
-CANVASES = {"sort_of_clevr": sort_of_clevr.PAPER, "sort_of_clevr_small": sort_of_clevr.SMALL}
+VARIANTS = {  # name: the canvas and the question form
+    "sort_of_clevr": (sort_of_clevr.PAPER, "words"),
+    "sort_of_clevr_small": (sort_of_clevr.SMALL, "words"),
+    "sort_of_clevr_bits": (sort_of_clevr.PAPER, "bits"),
+    "sort_of_clevr_small_bits": (sort_of_clevr.SMALL, "bits"),
+}
 
 
 def provides(name: str) -> bool:
-    return name.partition(":")[0] in CANVASES
+    return name.partition(":")[0] in VARIANTS
 
 
 def load(name: str, *, root: Path | None, download: bool, cache_dir: Path | None) -> SortOfClevr:
-    """``sort_of_clevr`` (10,000 75x75 images), ``sort_of_clevr_small`` (32x32) or either
-    with ``:N`` images, generated once and cached."""
+    """``sort_of_clevr`` (10,000 75x75 images, questions in words), ``sort_of_clevr_small``
+    (32x32), either with ``_bits`` (the paper's 11-bit questions, as three tokens) and
+    any of them with ``:N`` images, generated once and cached."""
     base, _, size = name.partition(":")
     if size and not (size.isdigit() and int(size) > sort_of_clevr.TEST_SIZE):
         raise UserError(f"{name}: the size must be an integer above {sort_of_clevr.TEST_SIZE}")
     size_n = int(size or sort_of_clevr.DEFAULT_SIZE)
+    canvas, form = VARIANTS[base]
     return sort_of_clevr.load(
-        size_n, cache_dir=cache_dir or DEFAULT_CACHE_DIR, canvas=CANVASES[base], name=base
+        size_n,
+        cache_dir=cache_dir or DEFAULT_CACHE_DIR,
+        canvas=canvas,
+        name=base,
+        question_form=form,
     )
 
 
@@ -247,7 +265,7 @@ def training_batch(
 ) -> tuple[Forward, torch.Tensor]:
     """A step of training: each image encoded once, its 20 questions answered
     (B images, 20 x B questions)."""
-    tokens = question_batch(len(inputs[0]), device)
+    tokens = question_batch(len(inputs[0]), device, cast(FusionNet, model).vocab_size)
     targets = torch.randint(num_classes, (tokens.shape[0] * tokens.shape[1],), device=device)
     answer = compiled(answer_all, compile)
     return lambda: answer(model, inputs[0], tokens), targets
@@ -257,7 +275,7 @@ VISUAL_QA = register(
     Task(
         name="visual question answering",
         input_kind=InputKind.IMAGE_TOKENS,
-        datasets="sort_of_clevr[:N], sort_of_clevr_small[:N]",
+        datasets="sort_of_clevr[_small][_bits][:N]",
         provides=provides,
         load=load,
         training_batch=training_batch,
