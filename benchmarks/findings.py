@@ -96,7 +96,8 @@ class Finding:
 
     @property
     def headline(self) -> str:
-        """'held in 2 of 3 groups (inconclusive in 1)', or 'not measured'."""
+        """'held in 2 of 3 groups (inconclusive in 1)', or 'not measured'; 'comparisons'
+        where a group holds more than one (two attention nets against one twin)."""
         if not self.judgements:
             return str(NOT_MEASURED)
         total, held = len(self.verdicts), self.verdicts.count(HELD)
@@ -105,8 +106,9 @@ class Finding:
             for verdict in (NOT_HELD, INCONCLUSIVE)
             if verdict in self.verdicts
         ]
-        groups = "group" if total == 1 else "groups"
-        return f"held in {held} of {total} {groups}" + (f" ({', '.join(others)})" if others else "")
+        one_each = len({judgement.group for judgement in self.judgements}) == total
+        unit = ("group" if one_each else "comparison") + ("" if total == 1 else "s")
+        return f"held in {held} of {total} {unit}" + (f" ({', '.join(others)})" if others else "")
 
 
 @dataclass(frozen=True)

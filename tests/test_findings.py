@@ -306,6 +306,16 @@ def test_attention_beats_late_fusion_and_the_floors(xattn, expected):
     assert verdict(finding) == expected and "floor 70.0%" in evidence(finding)
 
 
+def test_two_attention_nets_are_two_comparisons_in_one_group():
+    rows = table(
+        fusion("fusion_concat", 0.72, 0.95),
+        fusion("fusion_xattn", 0.92, 0.97),
+        fusion("fusion_san", 0.73, 0.97),
+    )
+    finding = findings.attention_beats_late_fusion(rows)
+    assert finding.headline == "held in 1 of 2 comparisons (not held in 1)"
+
+
 def test_every_claim_is_unmeasured_in_an_empty_run():
     verdicts = [verdict(finding) for finding in findings.check_all(results.to_frame([]))]
     assert verdicts == [findings.NOT_MEASURED] * len(findings.CHECKS)
