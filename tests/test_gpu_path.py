@@ -269,7 +269,7 @@ def test_gpu_validate_holds_every_part_the_issue_lists(tmp_path, monkeypatch):
     trained = {job.identity.arch: job for job in jobs if job.trains}
     depth = {"plain20", "plain56", "resnet20", "resnet56"}
     width = {"resnet20", "resnet20_grouped", "resnet20_dw", "mobilenet_v2", "resnext29_2x32d"}
-    fusion = {"fusion_concat", "fusion_film", "fusion_xattn", "fusion_rn"}
+    fusion = {"fusion_concat", "fusion_film", "fusion_xattn", "fusion_san", "fusion_rn"}
     assert set(trained) == depth | width | {"resnet18_cifar"} | fusion
     assert all(job.data.name == "cifar10" for name, job in trained.items() if name not in fusion)
     assert all(job.data.name == "sort_of_clevr" for name, job in trained.items() if name in fusion)
