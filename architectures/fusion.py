@@ -286,9 +286,15 @@ class CrossModalAttention(FusionNet):
         return self.head(pooled)
 
 
-def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Scaled dot-product attention of one query a row (B, D) over (B, N, D) keys/values."""
-    return F.scaled_dot_product_attention(query[:, None], keys, values)[:, 0]
+def attend(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, spent: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled dot-product attention of one query a row (B, D) over (B, N, D) keys and
+    values, each cell's weight scaled by (1 - ``spent``), the share (B, N) earlier hops
+    gave it: the attended value (B, D) and the weights (B, N)."""
+    scores = (query[:, None] * keys).sum(-1) / math.sqrt(keys.shape[-1])
+    weights = (scores + torch.log1p(-spent.clamp(max=1 - 1e-4))).softmax(dim=1)
+    return (weights[..., None] * values).sum(1), weights
 
 
 class StackedAttention(FusionNet):
@@ -297,16 +303,21 @@ class StackedAttention(FusionNet):
 
     1. Each cell gives a key and a value: linear projections of its features, each plus
        a fixed 2D sinusoidal encoding of its row and column, so the attended value says
-       where the attended object is.
+       where the attended object is. A learned *sink* joins the cells: a key and value
+       that are in no image, so a hop may attend to nothing, and how much it attends to
+       the cells can say how many matched (counting questions).
     2. The question vector is the first query; every further hop queries with the
-       question plus a projection of what was attended so far, and adds what it attends.
+       question plus a projection of what was attended so far, adds what it attends,
+       and does not return to the cells earlier hops took (their weights are scaled by
+       one minus what those hops gave them), so it looks past the object it started at.
     3. An MLP classifies the attended value.
 
     Departures: scaled dot-product attention (Yang et al.: additive, with tanh), the
-    position encodings, and a bag-of-words question (``question="bag"``) by default: the
-    question then reaches the query through one linear map, as the paper's one-hot
-    question vector would, which is what let the net leave the answer-prior plateau on a
-    CPU budget (GRU questions, or MultiheadAttention's extra projections, kept it there).
+    position encodings, the sink, the hops' exclusion, and a bag-of-words question
+    (``question="bag"``) by default: the question then reaches the query through one
+    linear map, as the paper's one-hot question vector would, which is what let the net
+    leave the answer-prior plateau on a CPU budget (GRU questions, or MultiheadAttention's
+    extra projections, kept it there).
     """
 
     def __init__(self, *, hops: int = 2, hidden: int = 256, **shared: Any) -> None:
@@ -317,16 +328,22 @@ class StackedAttention(FusionNet):
         self.refine = nn.ModuleList(nn.Linear(dim, dim) for _ in range(hops - 1))
         self.head = mlp(dim, hidden, self.num_classes)
         init_weights(self)
+        self.sink = nn.Parameter(torch.zeros(2, dim))  # its key and value
 
     def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         _, question = self.question_encoder(tokens)
-        _, _, height, width = features.shape
+        batch, _, height, width = features.shape
         cells = features.flatten(2).transpose(1, 2)
         position = positional_encoding_2d(height, width, question.shape[-1], cells.device)
-        keys, values = self.keys(cells) + position, self.values(cells) + position
-        attended = attend(question, keys, values)
+        sink_key, sink_value = self.sink[:, None, None].expand(-1, batch, 1, -1)
+        keys = torch.cat([sink_key, self.keys(cells) + position], dim=1)
+        values = torch.cat([sink_value, self.values(cells) + position], dim=1)
+        spent = question.new_zeros(keys.shape[:2])
+        attended, weights = attend(question, keys, values, spent)
         for refine in self.refine:
-            attended = attended + attend(question + refine(attended), keys, values)
+            spent = spent + F.pad(weights[:, 1:], (1, 0))  # the sink is never spent
+            found, weights = attend(question + refine(attended), keys, values, spent)
+            attended = attended + found
         return self.head(attended)
 
 

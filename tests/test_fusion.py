@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import architectures
+from architectures.fusion import attend
 
 FUSION = architectures.list_architectures("fusion_*")
 
@@ -58,6 +59,7 @@ def test_padding_does_not_change_the_answer():
 STEP_GRADIENTS = """
 import hashlib, sys, torch
 import architectures
+from architectures.fusion import attend
 from benchmarks.tasks.vqa import answer_all, question_batch
 torch.set_num_threads(2)
 torch.manual_seed(0)
@@ -81,3 +83,28 @@ def test_a_training_step_gives_the_same_gradients_in_every_process():
         for _ in range(3)
     }
     assert len(digests) == 1
+
+
+def test_a_later_hop_passes_over_the_cells_earlier_hops_took():
+    """fusion_san's second hop looks past the object the first one found."""
+    keys = torch.eye(4)[None] * 10  # cell i matches the query e_i
+    query = torch.ones(1, 4)  # every cell scores alike
+    _, fresh = attend(query, keys, keys, torch.zeros(1, 4))
+    _, later = attend(query, keys, keys, torch.tensor([[0.0, 1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(fresh, torch.full((1, 4), 0.25))
+    torch.testing.assert_close(later, torch.tensor([[1 / 3, 0, 1 / 3, 1 / 3]]), atol=1e-3, rtol=0)
+
+
+def test_the_sink_lets_the_attended_mass_count_the_matches():
+    """With a sink beside the cells, the weight the cells get grows with how many match
+    the query (softmax over the cells alone would give them all of it, whatever the count)."""
+    model = architectures.create("fusion_san", vocab_size=12).eval()
+    assert model.sink.shape == (2, model.question_dim)
+    query = torch.ones(1, 3)
+    masses = []
+    for matching in range(1, 5):
+        cells = torch.cat([torch.zeros(matching, 3), -10 * torch.ones(4 - matching, 3)])
+        keys = torch.cat([torch.zeros(1, 3), cells])[None]  # the sink first, scoring as a match
+        _, weights = attend(query, keys, keys, torch.zeros(1, 5))
+        masses.append(weights[0, 1:].sum().item())
+    torch.testing.assert_close(torch.tensor(masses), torch.tensor([1 / 2, 2 / 3, 3 / 4, 4 / 5]))
