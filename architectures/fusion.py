@@ -303,21 +303,23 @@ class StackedAttention(FusionNet):
 
     1. Each cell gives a key and a value: linear projections of its features, each plus
        a fixed 2D sinusoidal encoding of its row and column, so the attended value says
-       where the attended object is. A learned *sink* joins the cells: a key and value
-       that are in no image, so a hop may attend to nothing, and how much it attends to
-       the cells can say how many matched (counting questions).
+       where the attended object is.
     2. The question vector is the first query; every further hop queries with the
-       question plus a projection of what was attended so far, adds what it attends,
-       and does not return to the cells earlier hops took (their weights are scaled by
-       one minus what those hops gave them), so it looks past the object it started at.
-    3. An MLP classifies the attended value.
+       question plus a projection of what was attended so far. A hop may attend to a
+       learned *sink* (a key and value in no image) instead of the cells, so how much it
+       gives the cells can say how many matched (counting questions); and it does not
+       return to the cells earlier hops took (their weights are scaled by one minus what
+       those hops gave them), so it looks past the object it started at.
+    3. An MLP classifies what every hop found, side by side, with each hop's weight on
+       the cells.
 
     Departures: scaled dot-product attention (Yang et al.: additive, with tanh), the
-    position encodings, the sink, the hops' exclusion, and a bag-of-words question
-    (``question="bag"``) by default: the question then reaches the query through one
-    linear map, as the paper's one-hot question vector would, which is what let the net
-    leave the answer-prior plateau on a CPU budget (GRU questions, or MultiheadAttention's
-    extra projections, kept it there).
+    position encodings, the sink, the hops' exclusion, a head that reads each hop apart
+    (Yang et al.'s reads the sum), and a bag-of-words question (``question="bag"``) by
+    default: the question then reaches the query through one linear map, as the paper's
+    one-hot question vector would, which is what let the net leave the answer-prior
+    plateau on a CPU budget (GRU questions, or MultiheadAttention's extra projections,
+    kept it there).
     """
 
     def __init__(self, *, hops: int = 2, hidden: int = 256, **shared: Any) -> None:
@@ -326,7 +328,7 @@ class StackedAttention(FusionNet):
         self.keys = nn.Linear(self.feature_channels, dim)
         self.values = nn.Linear(self.feature_channels, dim)
         self.refine = nn.ModuleList(nn.Linear(dim, dim) for _ in range(hops - 1))
-        self.head = mlp(dim, hidden, self.num_classes)
+        self.head = mlp(hops * (dim + 1), hidden, self.num_classes)
         init_weights(self)
         self.sink = nn.Parameter(torch.zeros(2, dim))  # its key and value
 
@@ -340,11 +342,14 @@ class StackedAttention(FusionNet):
         values = torch.cat([sink_value, self.values(cells) + position], dim=1)
         spent = question.new_zeros(keys.shape[:2])
         attended, weights = attend(question, keys, values, spent)
+        found, on_cells = [attended], [1 - weights[:, :1]]
         for refine in self.refine:
             spent = spent + F.pad(weights[:, 1:], (1, 0))  # the sink is never spent
-            found, weights = attend(question + refine(attended), keys, values, spent)
-            attended = attended + found
-        return self.head(attended)
+            hop, weights = attend(question + refine(attended), keys, values, spent)
+            attended = attended + hop
+            found.append(hop)
+            on_cells.append(1 - weights[:, :1])
+        return self.head(torch.cat([*found, *on_cells], dim=1))
 
 
 class RelationNetwork(FusionNet):
