@@ -113,15 +113,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
+    executor = make_executor(args, suite)
+    data_root, cache_dir = args.data_root, args.cache_dir
+    if args.executor == "ray":  # workers elsewhere: paths as the driver sees them
+        data_root = os.path.abspath(data_root or DEFAULT_DATA_ROOT)
+        cache_dir = cache_dir and os.path.abspath(cache_dir)
     outcome = runner.run_suite(
-        suite, out, device=device, threads=threads, data_root=args.data_root,
-        download=args.download, cache_dir=args.cache_dir, resume=args.resume,
-        isolate=args.isolate, rounds=args.rounds,
+        suite, out, device=device, threads=threads, data_root=data_root,
+        download=args.download, cache_dir=cache_dir, resume=args.resume,
+        executor=executor, rounds=args.rounds,
     )  # fmt: skip
     status = conclude(outcome, out, args)
     if args.no_plots or outcome.interrupted:
         return status
     return max(status, report_run(out, failure_is_fatal=False))
+
+
+def make_executor(args: argparse.Namespace, suite: Suite) -> runner.Executor:
+    """The executor ``--executor`` (or ``--isolate``) names, with its options."""
+    if args.isolate and args.executor not in ("inprocess", "isolate"):
+        raise UserError(f"--isolate and --executor {args.executor} contradict each other")
+    kind = "isolate" if args.isolate else args.executor
+    if kind != "ray" and (args.ray_address or args.pack_training):
+        raise UserError("--ray-address and --pack-training apply to --executor ray only")
+    if kind == "ray" and args.rounds > 1:
+        raise UserError(
+            "--rounds pools one job's samples across rounds, and under Ray a round may run "
+            "on another node: run the rounds on one machine"
+        )
+    if kind == "isolate":
+        return runner.SubprocessExecutor()
+    if kind == "ray":
+        from benchmarks.ray_executor import RayExecutor
+
+        executor = RayExecutor(
+            args.ray_address, pack_training=args.pack_training or suite.pack_training
+        )
+        executor.start()  # before anything is written: an unreachable cluster is one line
+        return executor
+    return runner.InProcessExecutor()
 
 
 def report_run(path: str | Path, *, failure_is_fatal: bool = True) -> int:
@@ -398,7 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="finish the run in --out, skipping jobs done"
     )
-    run.add_argument("--isolate", action="store_true", help="run each job in a fresh child process")
+    run.add_argument(
+        "--executor", choices=("inprocess", "isolate", "ray"), default="inprocess",
+        help="where jobs run: this process (default), a fresh child process each, or Ray tasks",
+    )  # fmt: skip
+    run.add_argument("--isolate", action="store_true", help="the same as --executor isolate")
+    run.add_argument(
+        "--ray-address", metavar="ADDRESS",
+        help="--executor ray: 'auto' (this machine's cluster) or ray://HOST:PORT (default: new)",
+    )  # fmt: skip
+    run.add_argument(
+        "--pack-training", type=positive_int, metavar="K",
+        help="--executor ray: GPU jobs that do not time share a GPU K ways (default: suite's, 1)",
+    )  # fmt: skip
     run.add_argument(
         "--no-plots", action="store_true", help="skip the figures and report at the end"
     )

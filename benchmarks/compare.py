@@ -230,11 +230,6 @@ def compare(baseline: Side, current: Side, settings: Settings | None = None) -> 
     settings = settings or Settings()
     if baseline.rows.empty or current.rows.empty:
         raise UserError("nothing to compare: one of the two inputs has no rows")
-    scale = 1.0
-    if settings.normalize:
-        if not (baseline.calibration_s and current.calibration_s):
-            raise UserError("--normalize needs the calibration of both runs (env.json)")
-        scale = baseline.calibration_s / current.calibration_s
     base = {row["key"]: row for _, row in baseline.rows.iterrows()}
     cur = {row["key"]: row for _, row in current.rows.iterrows()}
     if not base.keys() & cur.keys():
@@ -249,8 +244,26 @@ def compare(baseline: Side, current: Side, settings: Settings | None = None) -> 
         elif key not in base:
             comparisons.append(row_only(cur[key], Verdict.NEW))
         else:
+            scale = 1.0
+            if settings.normalize:
+                scale = calibration_scale(base[key], cur[key], baseline, current)
             comparisons += compare_row(base[key], cur[key], settings, scale)
     return comparisons
+
+
+def calibration_scale(base: pd.Series, cur: pd.Series, baseline: Side, current: Side) -> float:
+    """Baseline over current calibration matmul time, each side's from its row's own
+    machine where the row records one (a run on a Ray cluster spans machines), else from
+    its run's env.json."""
+
+    def seconds(row: pd.Series, side: Side) -> float | None:
+        value = row.get("calibration_matmul_s")
+        return float(value) if present(value) else side.calibration_s
+
+    ours, theirs = seconds(base, baseline), seconds(cur, current)
+    if not (ours and theirs):
+        raise UserError("--normalize needs the calibration of both runs (env.json)")
+    return ours / theirs
 
 
 def key_names() -> list[str]:

@@ -364,10 +364,15 @@ def environment(device: torch.device, threads: int) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+        "device_name": device_name(device),
         "git_commit": git_commit(),
         "command": sys.argv,
     }
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
 
 
 def cpu_model() -> str:

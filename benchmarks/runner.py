@@ -16,6 +16,7 @@ import gc
 import json
 import logging
 import multiprocessing
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +50,8 @@ from benchmarks.results import (
     ENV_FILE,
     ROWS_FILE,
     JsonLines,
+    cpu_model,
+    device_name,
     environment,
     identities,
     read_env,
@@ -63,6 +66,7 @@ from benchmarks.schema import (
     Identity,
     Memory,
     Mode,
+    Node,
     Row,
     Status,
     Times,
@@ -196,26 +200,46 @@ def execute(job: Job, calibration: Calibration | None = None) -> Measured:
     try:
         measured = measure(job, calibration)
     except torch.cuda.OutOfMemoryError as error:
-        measured = failed(job, Status.OOM, _first_line(error))
+        measured = failed(job, Status.OOM, first_line(error))
     except MemoryError as error:
-        measured = failed(job, Status.OOM, f"MemoryError: {_first_line(error)}")
+        measured = failed(job, Status.OOM, f"MemoryError: {first_line(error)}")
     except Exception as error:  # any other failure of the model: recorded, the run goes on
         log.debug("job %s failed", job.describe(), exc_info=True)
         status = Status.OOM if "out of memory" in str(error) else Status.FAILED
-        measured = failed(job, status, f"{type(error).__name__}: {_first_line(error)}")
+        measured = failed(job, status, f"{type(error).__name__}: {first_line(error)}")
     finally:
         gc.collect()
         if job.identity.device == "cuda":
             torch.cuda.empty_cache()
     duration = round(time.perf_counter() - started, 3)
-    return replace(measured, row=measured.row.but(started_at=started_at, duration_s=duration))
+    row = measured.row.but(
+        started_at=started_at,
+        duration_s=duration,
+        node=this_node(job.identity.device, calibration),
+    )
+    return replace(measured, row=row)
+
+
+def this_node(device: str, calibration: Calibration | None) -> Node:
+    """This machine, for a row: its names and the calibration its job's rates used."""
+    try:
+        name: str | None = device_name(torch.device(device))
+    except (RuntimeError, AssertionError):  # a CUDA row on a machine whose CUDA failed
+        name = None
+    return Node(
+        hostname=socket.gethostname(),
+        device_name=name,
+        cpu=cpu_model(),
+        calibration_matmul_s=calibration.matmul_median_s if calibration else None,
+        calibration_gflops_per_s=calibration.matmul_gflops_per_s if calibration else None,
+    )
 
 
 def failed(job: Job, status: Status, message: str) -> Measured:
     return Measured(Row(identity=job.identity, status=status, message=message))
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [""])[0][:300]
 
 
@@ -467,7 +491,8 @@ def training_part(
 
 
 class Executor(Protocol):
-    """Maps jobs to measurements, in order. A Ray executor for many machines fits here too."""
+    """Maps jobs to measurements, each job's as it finishes (in any order: a row names
+    its job). In this process, in child processes, or on Ray (benchmarks.ray_executor)."""
 
     def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]: ...
 
@@ -552,6 +577,31 @@ def record_session(out: Path, env: dict[str, Any], calibrations: Calibrations) -
     write_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
 
 
+NODE_NAMES = ("hostname", "node_id", "device_name", "cpu")
+
+
+def record_nodes(out: Path) -> None:
+    """env.json's ``nodes``: every machine the run's rows ran on, with its calibration
+    matmul by dtype (under ``--executor ray`` a run may span many)."""
+    path, rows_path = out / ENV_FILE, out / ROWS_FILE
+    if not (path.exists() and rows_path.exists()):
+        return
+    nodes: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for record in read_rows(rows_path):
+        if "hostname" not in record:
+            continue  # a row of an older version, or of a worker that died
+        names = {name: record.get(name) for name in NODE_NAMES}
+        node = nodes.setdefault(tuple(names.values()), {**names, "calibrations": {}})
+        if record.get("calibration_matmul_s") is not None:
+            node["calibrations"][record["dtype"]] = {
+                "matmul_median_s": record["calibration_matmul_s"],
+                "matmul_gflops_per_s": record["calibration_gflops_per_s"],
+            }
+    env = read_env(path)
+    env["nodes"] = list(nodes.values())
+    write_atomic(path, json.dumps(env, indent=2, default=str) + "\n")
+
+
 def run_suite(
     suite: Suite,
     out: Path,
@@ -562,12 +612,13 @@ def run_suite(
     download: bool = False,
     cache_dir: str | None = None,
     resume: bool = False,
-    isolate: bool = False,
+    executor: Executor | None = None,
     rounds: int = 1,
 ) -> RunOutcome:
     """Measure a suite into the run directory ``out``: expand its jobs (loading the data
     sets, so that a missing one fails before anything is written), calibrate each dtype,
-    record the environment, and run the jobs (those not done, when resuming)."""
+    record the environment, and run the jobs (those not done, when resuming) through
+    ``executor`` (default: one after the other in this process)."""
     jobs = expand_jobs(
         suite, device, threads, data_root=data_root, download=download, cache_dir=cache_dir
     )
@@ -576,7 +627,7 @@ def run_suite(
     dtypes = dict.fromkeys([suite.dtype, *(job.identity.dtype for job in jobs)])  # suite's first
     calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}
     record_session(out, {**environment(device, threads), "suite": suite.name}, calibrations)
-    executor = SubprocessExecutor() if isolate else InProcessExecutor()
+    executor = executor or InProcessExecutor()
     return run(jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=rounds)
 
 
@@ -626,8 +677,11 @@ def run(
     outcome = RunOutcome(rows=[], skipped=len(jobs) - len(todo), earlier=len(done))
     row_log, curve_log = JsonLines(out / ROWS_FILE), JsonLines(out / CURVES_FILE)
     started = time.perf_counter()
+    by_key = {job.identity.key(): job for job in todo}
+    measurements = executor.run(todo, calibrations)
     try:
-        for job, measured in zip(todo, executor.run(todo, calibrations), strict=False):
+        for measured in measurements:
+            job = by_key[measured.row.identity.key()]
             for epoch in measured.curve:
                 curve_log.append({**job.identity.record(), **epoch})
             row_log.append(measured.row.record())
@@ -641,7 +695,11 @@ def run(
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
+        close = getattr(measurements, "close", None)
+        if close:
+            close()  # stops what is still running (a Ray executor cancels its tasks)
         write_results_csv(out)
+        record_nodes(out)
     return outcome
 
 
@@ -664,8 +722,8 @@ def time_again(
     ]
     log.info("round %d: timing %d jobs again", round_number, len(timed))
     pooled_rows = {}
-    for job, measured in zip(timed, executor.run(timed, calibrations), strict=True):
-        position = index[job.identity.key()]
+    for measured in executor.run(timed, calibrations):
+        position = index[measured.row.identity.key()]
         if measured.row.ok:
             pooled_rows[position] = pooled(rows[position], measured.row, round_number, calibrations)
     return pooled_rows

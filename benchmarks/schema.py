@@ -339,7 +339,26 @@ class Training:
     )
 
 
-PARTS = (Identity, Counts, Times, Memory, Training)  # the typed parts of a row
+@dataclass(frozen=True)
+class Node:
+    """The machine a job ran on: under ``--executor ray`` a run's rows come from many, and
+    each row's efficiency and normalised times use its own machine's calibration."""
+
+    hostname: str | None = optional("", "host name of the machine the job ran on")
+    node_id: str | None = optional("", "Ray's id of the node (--executor ray)")
+    device_name: str | None = optional("", "the GPU's name, or the CPU model")
+    cpu: str | None = optional("", "the CPU model")
+    calibration_matmul_s: float | None = optional(
+        "s", "this machine's calibration matmul in the job's dtype (compare --normalize)"
+    )
+    calibration_gflops_per_s: float | None = optional(
+        "GFLOP/s", "the calibration matmul's rate (hw_efficiency divides by it)"
+    )
+    ray_num_cpus: float | None = optional("count", "CPUs Ray reserved for the job")
+    ray_num_gpus: float | None = optional("count", "GPUs Ray reserved for it (a share if packed)")
+
+
+PARTS = (Identity, Counts, Times, Memory, Training, Node)  # the typed parts of a row
 _DECLARED: dict[str, Column] = {}  # metric columns declared by the tasks
 
 
@@ -357,6 +376,7 @@ class Row:
     memory: Memory = field(default_factory=Memory)
     training: Training = field(default_factory=Training)
     metrics: Mapping[str, float] = field(default_factory=dict)
+    node: Node = field(default_factory=Node)
     started_at: str | None = optional("ISO 8601", "when the job started (UTC)")
     duration_s: float | None = optional("s", "wall time of the whole job")
     samples_ms: tuple[float, ...] = ()
@@ -407,6 +427,7 @@ class Row:
             times=part(Times),
             memory=part(Memory),
             training=part(Training),
+            node=part(Node),
             metrics={name: values[name] for name in declared() if name in values},
             started_at=values.get("started_at"),
             duration_s=values.get("duration_s"),
@@ -460,13 +481,14 @@ def _row_columns(*names: str) -> list[Column]:
 
 def _core_columns(metrics: Iterable[Column] = ()) -> list[Column]:
     """The columns in order: version, identity, status, the measured parts, ``metrics``
-    (the tasks'), the job's timestamps."""
+    (the tasks'), the machine, the job's timestamps."""
     return [
         *_row_columns("schema_version"),
         *_columns_of(Identity),
         *_row_columns("status", "message"),
-        *(column for part in PARTS[1:] for column in _columns_of(part)),
+        *(column for part in PARTS[1:-1] for column in _columns_of(part)),
         *metrics,
+        *_columns_of(Node),
         *_row_columns("started_at", "duration_s"),
     ]
 

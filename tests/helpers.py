@@ -165,3 +165,40 @@ def write_fake_cifar10(root, per_batch: int = 4) -> None:
     ]
     with (folder / "batches.meta").open("wb") as file:
         pickle.dump({b"label_names": names}, file)
+
+
+# --- Ray workers (tests/test_ray.py): they import this module through PYTHONPATH ---
+
+
+def register_toy_architectures() -> None:
+    """Register tiny, broken and nan in this process: a Ray worker's setup hook."""
+    import architectures
+    from architectures import Family
+
+    for name, builder in (("tiny", TinyNet), ("broken", BrokenNet), ("nan", NaNNet)):
+        if name not in architectures.list_architectures():
+            architectures.register(name, family=Family.OTHER, paper="none", input_shape=(3, 8, 8))(
+                builder
+            )
+
+
+def dies_first_time(job, run_id: str, exclusive: bool = True):
+    """A Ray task whose worker dies (as if killed) on its first attempt at each job."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.ray_executor import run_job
+
+    marker = Path(tempfile.gettempdir()) / f"archbench-test-{run_id}-{job.identity.batch_size}"
+    if not marker.exists():
+        marker.write_text("tried")
+        os._exit(1)
+    return run_job(job, run_id, exclusive)
+
+
+def always_dies(job, run_id: str, exclusive: bool = True):
+    """A Ray task whose worker dies on every attempt."""
+    import os
+
+    os._exit(1)

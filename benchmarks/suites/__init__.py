@@ -118,10 +118,13 @@ class Suite:
     cudnn_benchmark: bool = False
     compile: bool = False
     cuda_graphs: bool = False
+    pack_training: int = 1  # --executor ray: GPU jobs that do not time share a GPU so many ways
 
     def __post_init__(self) -> None:
         if not self.entries:
             raise UserError(f"suite {self.name!r} has no architectures")
+        if not isinstance(self.pack_training, int) or self.pack_training < 1:
+            raise UserError(f"pack_training must be a whole number >= 1, not {self.pack_training}")
         if not self.batch_sizes:
             raise UserError("batch_sizes must list at least one batch size")
         for entry in (None, *self.entries):
