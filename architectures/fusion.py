@@ -317,9 +317,10 @@ class StackedAttention(FusionNet):
     position encodings, the sink, the hops' exclusion, a head that reads each hop apart
     (Yang et al.'s reads the sum), and a bag-of-words question (``question="bag"``) by
     default: the question then reaches the query through one linear map, as the paper's
-    one-hot question vector would, which is what let the net leave the answer-prior
-    plateau on a CPU budget (GRU questions, or MultiheadAttention's extra projections,
-    kept it there).
+    one-hot question vector would: in scratch runs that was what let an attention net
+    leave the answer-prior plateau on a CPU budget at all (GRU questions, or
+    MultiheadAttention's extra projections, kept it there), though whether this net
+    leaves it within 16 epochs depends on the seed (results/claims-cpu: none of 3).
     """
 
     def __init__(self, *, hops: int = 2, hidden: int = 256, **shared: Any) -> None:
