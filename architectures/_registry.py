@@ -18,6 +18,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import json
+import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,6 +33,31 @@ from ._enum import TextEnum
 
 Builder = Callable[..., nn.Module]
 REQUIRED_KEYS = ("num_classes",)
+
+
+KINDS: tuple[tuple[Any, str], ...] = (
+    (bool, "true or false"),
+    (numbers.Integral, "an integer"),
+    (numbers.Real, "a number"),
+    (str, "a string"),
+    ((tuple, list), "a list"),
+)
+
+
+def kind_of(value: Any) -> tuple[Any, str] | None:
+    """The kind of a config value (its types, in words) as KINDS lists them."""
+    return next((kind for kind in KINDS if isinstance(value, kind[0])), None)
+
+
+def of_kind(value: Any, kind: tuple[Any, str]) -> bool:
+    """Whether a config value is of ``kind`` (an integer is a number too, a bool is
+    neither)."""
+    return isinstance(value, kind[0]) and (kind[0] is bool or not isinstance(value, bool))
+
+
+def value_text(value: Any) -> str:
+    """A config value as a suite file writes it: 20, "abc", [1, 2]."""
+    return json.dumps(value, default=str)
 
 
 class RegistryError(ValueError):
@@ -173,7 +201,27 @@ class ArchSpec:
                 f"{self.name} has no config key {', '.join(map(repr, unknown))}; "
                 f"valid keys: {', '.join(sorted(self.defaults))}"
             )
+        for key, value in overrides.items():
+            default = self.defaults[key]
+            kind = kind_of(default)  # None: the builder's to check
+            if kind and not of_kind(value, kind):
+                raise RegistryError(
+                    f"{self.name}: config {key} = {value_text(value)}: expected "
+                    f"{kind[1]} (its default is {value_text(default)})"
+                )
         return {**self.defaults, **overrides}
+
+    def validate(self, **overrides: Any) -> None:
+        """Refuse ``overrides`` the builder refuses (a depth that is not 6n+2, a negative
+        width), by building on the meta device: no memory, no arithmetic."""
+        config = self.config(**overrides)
+        try:
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zero-element tensors of a degenerate config
+                self.builder(**config)
+        except (ValueError, TypeError, RuntimeError) as error:
+            given = ", ".join(f"{key} = {value_text(value)}" for key, value in overrides.items())
+            raise RegistryError(f"{self.name} with config {given}: {error}") from None
 
     def sample_shape(
         self, config: Mapping[str, Any], image_size: int | None = None

@@ -50,6 +50,7 @@ from benchmarks import tasks
 from benchmarks.errors import UserError
 from benchmarks.measure.device import DTYPES, Backend
 from benchmarks.measure.latency import TimingConfig
+from benchmarks.suites.types import check_fields, toml_text
 from benchmarks.train import TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -143,7 +144,8 @@ class Suite:
                 raise UserError(f"seeds must be distinct integers, not {list(seeds)}")
         for entry in self.entries:  # unknown names, keys and mismatched data fail before any work
             arch = architectures.spec(entry.arch)
-            arch.config(**entry.config)
+            if entry.config:
+                arch.validate(**entry.config)
             self.training_for(entry)
             dataset = self.dataset_for(entry)
             gives = tasks.for_dataset(dataset).input_kind if dataset else arch.input_kind
@@ -248,6 +250,15 @@ def parse_suite(name: str, text: str, *, source: str) -> Suite:
         )
     if "architectures" not in data:
         raise UserError(f"suite {source} has no 'architectures' list")
+    where = f"suite {source}: "
+    if not isinstance(data["architectures"], list):
+        raise UserError(
+            f"{where}architectures = {toml_text(data['architectures'])}: "
+            "expected a list of names and tables"
+        )
+    check_fields(data, Suite, where)
+    check_fields(data.get("timing", {}), TimingConfig, f"{where}timing.")
+    check_fields(data.get("training", {}), TrainConfig, f"{where}training.")
     try:
         entries = expand_entries(data.pop("architectures"))
         timing = TimingConfig(**data.pop("timing", {}))
@@ -257,7 +268,9 @@ def parse_suite(name: str, text: str, *, source: str) -> Suite:
         }
         return Suite(name=name, entries=entries, timing=timing, training=training, **settings)
     except (TypeError, ValueError) as error:
-        raise UserError(f"suite {source}: {error}") from None
+        raise UserError(f"{where}{error}") from None
+    except UserError as error:
+        raise UserError(f"{where}{error}") from None
 
 
 def expand_entries(items: list[Any]) -> tuple[Entry, ...]:
@@ -273,6 +286,11 @@ def expand_entries(items: list[Any]) -> tuple[Entry, ...]:
                 f"an architecture entry must be a name or a table of {keys}, not {item!r}"
             )
         patterns = item["arch"] if isinstance(item["arch"], list) else [item["arch"]]
+        if not all(isinstance(pattern, str) for pattern in patterns):
+            raise UserError(f"arch = {toml_text(item['arch'])}: expected a name or a list of names")
+        where = f"{', '.join(patterns)}: "
+        check_fields({k: v for k, v in item.items() if k != "arch"}, Entry, where)
+        check_fields(item.get("training", {}), TrainConfig, f"{where}training.")
         names = [name for pattern in patterns for name in matching(pattern)]
         entries += [Entry(**{**item, "arch": name}) for name in names]
     unique = {entry.key(): entry for entry in entries}
