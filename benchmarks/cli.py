@@ -105,6 +105,8 @@ def build_suite(args: argparse.Namespace) -> Suite:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.force and not args.resume:
+        raise UserError("--force applies to --resume only")
     suite = build_suite(args)
     try:
         device = resolve_device(suite.device)
@@ -120,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cache_dir = cache_dir and os.path.abspath(cache_dir)
     outcome = runner.run_suite(
         suite, out, device=device, threads=threads, data_root=data_root,
-        download=args.download, cache_dir=cache_dir, resume=args.resume,
+        download=args.download, cache_dir=cache_dir, resume=args.resume, force=args.force,
         executor=executor, rounds=args.rounds,
     )  # fmt: skip
     status = conclude(outcome, out, args)
@@ -429,6 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="finish the run in --out, skipping jobs done"
     )
     run.add_argument(
+        "--force", action="store_true",
+        help="with --resume: add this command's jobs to a run started with other ones",
+    )  # fmt: skip
+    run.add_argument(
         "--executor", choices=("inprocess", "isolate", "ray"), default="inprocess",
         help="where jobs run: this process (default), a fresh child process each, or Ray tasks",
     )  # fmt: skip
@@ -507,6 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"archbench: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before a run's jobs started (they keep their rows)
+        print("archbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (archbench list | head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -61,28 +61,49 @@ CURVES_FILE = "curves.jsonl"
 
 
 class JsonLines:
-    """Appends records to a JSON-lines file, each flushed to disk before the next."""
+    """Appends records to a JSON-lines file, each on disk before the next; a record that
+    cannot be written whole (a full disk) is taken back, so the file ends in whole lines."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def append(self, record: Mapping[str, Any]) -> None:
-        with self.path.open("a") as file:
-            file.write(json.dumps(record, default=str) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        data = (json.dumps(record, default=str) + "\n").encode()
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.lseek(descriptor, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(descriptor, data) :]
+                os.fsync(descriptor)
+            except OSError as error:
+                os.ftruncate(descriptor, size)
+                raise UserError(
+                    f"cannot append to {self.path}: {error.strerror or error}; the lines before "
+                    "are kept (make room, then --resume)"
+                ) from None
+        finally:
+            os.close(descriptor)
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new, never a part."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(text)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp.name, 0o666 & ~umask)  # a normal file's mode, not the temporary file's 0600
-    os.replace(tmp.name, path)
+    """Write ``text`` to ``path`` so that readers see the old file or the new, never a
+    part; a write that fails (a full disk) leaves the old file and no temporary."""
+    name = None
+    try:
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            name = tmp.name
+            tmp.write(text)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)  # a normal file's mode, not the temporary file's 0600
+        os.replace(name, path)
+    except OSError as error:
+        if name:
+            Path(name).unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def write_results_csv(run_dir: Path) -> pd.DataFrame:
@@ -158,12 +179,7 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
     missing = sorted({name for row in records for name in required if name not in row})
     if missing:
         raise UserError(f"{path} lacks the columns {missing}: not an archbench results file")
-    versions = {row.get("schema_version") for row in records}
-    if versions - {SCHEMA_VERSION}:
-        raise UserError(
-            f"{path} has results schema version {sorted(map(str, versions))}, "
-            f"this archbench reads version {SCHEMA_VERSION}"
-        )
+    check_schema_versions(records, path)
     table = to_frame(records, samples=samples)
     if samples and path.suffix != ".jsonl":  # a results.csv: the samples are beside it
         beside = path.parent / ROWS_FILE
@@ -173,6 +189,16 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
     elif samples and SAMPLES_COLUMN not in table:
         table[SAMPLES_COLUMN] = None
     return table
+
+
+def check_schema_versions(records: Iterable[Mapping[str, Any]], path: Path) -> None:
+    """UserError when any of a file's rows is of another schema version than this one."""
+    versions = {row.get("schema_version") for row in records}
+    if versions - {SCHEMA_VERSION}:
+        raise UserError(
+            f"{path} has results schema version {sorted(map(str, versions))}, "
+            f"this archbench reads version {SCHEMA_VERSION}"
+        )
 
 
 def read_env(path: Path) -> dict[str, Any]:

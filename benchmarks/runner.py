@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ import torch
 
 import architectures
 from architectures import ArchSpec
-from benchmarks import tasks
+from benchmarks import run_dir, tasks
 from benchmarks.errors import UserError
 from benchmarks.measure import memory
 from benchmarks.measure.calibration import Calibration, calibrate
@@ -110,6 +110,16 @@ class Job:
 
     def describe(self) -> str:
         return self.identity.label(("mode", "batch_size", *(("seed",) if self.trains else ())))
+
+    def plan(self) -> str:
+        """What the job measures and how, as one text: a run is resumed with the same."""
+        how = {
+            "measure": list(self.measure),
+            "timing": asdict(self.timing),
+            "recipe": asdict(self.recipe),
+            "trains": self.trains,
+        }
+        return json.dumps({**self.identity.record(), **how}, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -537,25 +547,6 @@ class RunOutcome:
         return self.earlier + len(self.rows)
 
 
-def prepare_run_dir(out: Path, resume: bool) -> list[dict[str, Any]]:
-    """Create (or, resuming, reopen) a run directory; the rows it already holds."""
-    rows_path = out / ROWS_FILE
-    if rows_path.exists() and not resume:
-        raise UserError(
-            f"{out} already holds a run: add --resume to finish it, or choose another --out"
-        )
-    if resume and not rows_path.exists():
-        raise UserError(f"nothing to resume: {rows_path} does not exist")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"cannot write to {out}: {error.strerror or error}") from None
-    return read_rows(rows_path) if resume else []
-
-
 def record_session(out: Path, env: dict[str, Any], calibrations: Calibrations) -> None:
     """env.json: the latest environment, and every session's start and calibrations (by
     dtype); ``calibration`` is the first dtype's, the one compare --normalize divides by."""
@@ -612,23 +603,32 @@ def run_suite(
     download: bool = False,
     cache_dir: str | None = None,
     resume: bool = False,
+    force: bool = False,
     executor: Executor | None = None,
     rounds: int = 1,
 ) -> RunOutcome:
     """Measure a suite into the run directory ``out``: expand its jobs (loading the data
-    sets, so that a missing one fails before anything is written), calibrate each dtype,
-    record the environment, and run the jobs (those not done, when resuming) through
-    ``executor`` (default: one after the other in this process)."""
+    sets, so that a missing one fails before anything is written), claim the directory
+    (run_dir.claim: resuming, with the jobs it was started with unless ``force``),
+    calibrate each dtype, record the environment, and run the jobs (those not done, when
+    resuming) through ``executor`` (default: one after the other in this process)."""
     jobs = expand_jobs(
         suite, device, threads, data_root=data_root, download=download, cache_dir=cache_dir
     )
-    done = prepare_run_dir(out, resume)
-    announce(suite, jobs, device, out)
-    dtypes = dict.fromkeys([suite.dtype, *(job.identity.dtype for job in jobs)])  # suite's first
-    calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}
-    record_session(out, {**environment(device, threads), "suite": suite.name}, calibrations)
-    executor = executor or InProcessExecutor()
-    return run(jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=rounds)
+    if not jobs:
+        raise UserError(
+            f"suite {suite.name} has no jobs: no batch sizes and no training batch size"
+        )
+    plan = [job.plan() for job in jobs]
+    with run_dir.claim(out, plan, resume=resume, force=force) as done:
+        announce(suite, jobs, device, out)
+        dtypes = dict.fromkeys([suite.dtype, *(job.identity.dtype for job in jobs)])
+        calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}  # suite's first
+        record_session(out, {**environment(device, threads), "suite": suite.name}, calibrations)
+        executor = executor or InProcessExecutor()
+        return run(
+            jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=rounds
+        )
 
 
 def announce(suite: Suite, jobs: Sequence[Job], device: torch.device, out: Path) -> None:
@@ -694,13 +694,28 @@ def run(
                 row_log.append(row.record())
     except KeyboardInterrupt:
         outcome.interrupted = True
-    finally:
-        close = getattr(measurements, "close", None)
-        if close:
-            close()  # stops what is still running (a Ray executor cancels its tasks)
+    except UserError:  # a row could not be written (a full disk): those before are kept
+        finish(measurements, out, quietly=True)
+        raise
+    finish(measurements, out)
+    return outcome
+
+
+def finish(measurements: Iterator[Measured], out: Path, *, quietly: bool = False) -> None:
+    """Stop what still runs (a Ray executor cancels its tasks) and write results.csv and
+    env.json's nodes from rows.jsonl; ``quietly``: after another error, which a failure
+    here (the same full disk) must not hide."""
+    close = getattr(measurements, "close", None)
+    if close:
+        close()
+    try:
         write_results_csv(out)
         record_nodes(out)
-    return outcome
+    except UserError as error:
+        if not quietly:
+            kept = f"the rows are kept in {out / ROWS_FILE} (make room, then --resume)"
+            raise UserError(f"{error}; {kept}") from None
+        log.warning("%s", error)
 
 
 def time_again(

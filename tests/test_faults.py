@@ -6,10 +6,19 @@ traceback, and a run never loses a row it finished.
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from benchmarks import results, run_dir, runner
 from benchmarks.errors import UserError
 from benchmarks.suites import parse_suite
+
+from helpers import TINY_SUITE, run_cli
 
 ONE_NET = 'architectures = ["resnet20"]\n'
 
@@ -59,3 +68,193 @@ def test_a_suite_of_wrong_types_is_refused_naming_key_value_and_type(text, messa
 def test_a_float_key_takes_an_integer():
     suite = parse_suite("ok", ONE_NET + "[training]\nlr = 1\n[timing]\nmin_time_s = 0", source="x")
     assert suite.training.lr == 1 and suite.timing.min_time_s == 0
+
+
+# --- a run directory: partial lines, full disks, one run at a time, resume --------------
+
+
+@pytest.fixture
+def tiny_suite(tmp_path) -> str:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_SUITE)  # two jobs: inference at batch 2, a training step at 4
+    return str(path)
+
+
+def run_tiny(suite: str, out: Path, *more: str) -> int:
+    return run_cli(
+        ["run", "--suite", suite, "--out", str(out), "--threads", "1", "--no-plots", *more]
+    )
+
+
+def job_keys(out: Path) -> list[tuple[str, ...]]:
+    """The key of every row rows.jsonl holds (read strictly: every line must parse)."""
+    lines = (out / results.ROWS_FILE).read_text().splitlines()
+    return [results.keys(results.to_frame([json.loads(line)]))[0] for line in lines]
+
+
+def test_resume_after_a_line_cut_short_keeps_every_row_once(tiny_suite, tmp_path, caplog):
+    out = tmp_path / "run"
+    assert run_tiny(tiny_suite, out) == 0
+    rows = out / results.ROWS_FILE
+    rows.write_bytes(rows.read_bytes()[:-200])  # a crash (or a full disk) mid-append
+    assert run_tiny(tiny_suite, out, "--resume") == 0
+    assert "moved to rows.jsonl.partial" in caplog.text
+    assert (out / "rows.jsonl.partial").read_bytes().endswith(b"\n")
+    keys = job_keys(out)
+    assert len(keys) == len(set(keys)) == 2
+    assert run_tiny(tiny_suite, out, "--resume") == 0  # nothing left to do, nothing refused
+    assert job_keys(out) == keys
+    assert len(results.load(out)) == 2 and run_cli(["compare", str(out), str(out)]) == 0
+
+
+def test_a_curves_file_cut_short_is_repaired_the_same_way(tmp_path):
+    curves = tmp_path / results.CURVES_FILE
+    curves.write_text('{"epoch": 1}\n{"epo')
+    run_dir.set_aside_partial_line(curves)
+    assert curves.read_text() == '{"epoch": 1}\n'
+    assert (tmp_path / "curves.jsonl.partial").read_text() == '{"epo\n'
+
+
+class FullDisk:
+    """A directory whose disk fills up on demand: a small tmpfs when this test may mount
+    one (root), else a file-size limit (RLIMIT_FSIZE) on this process."""
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.root, self.kind = root, kind
+        self.limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def fill(self, growing: Path) -> None:
+        if self.kind == "tmpfs":
+            with (self.root / "filler").open("wb") as filler:
+                try:
+                    while True:
+                        filler.write(b"\0" * 65536)
+                        filler.flush()
+                except OSError:
+                    pass
+        else:  # no file may grow past what ``growing`` holds now
+            resource.setrlimit(resource.RLIMIT_FSIZE, (growing.stat().st_size + 10, self.limits[1]))
+
+    def free(self) -> None:
+        (self.root / "filler").unlink(missing_ok=True)
+        resource.setrlimit(resource.RLIMIT_FSIZE, self.limits)
+
+
+def can_mount_tmpfs(path: Path) -> bool:
+    if os.geteuid() != 0:
+        return False
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)])
+    return mounted.returncode == 0
+
+
+@pytest.fixture(params=["tmpfs", "fsize"])
+def full_disk(request, tmp_path):
+    root = tmp_path / "disk"
+    root.mkdir()
+    if request.param == "tmpfs" and not can_mount_tmpfs(root):
+        pytest.skip("mounting a tmpfs needs root (the file-size limit case runs instead)")
+    disk = FullDisk(root, request.param)
+    yield disk
+    disk.free()
+    if request.param == "tmpfs":
+        subprocess.run(["umount", str(root)], check=True)
+
+
+def test_a_full_disk_while_appending_loses_no_row(tiny_suite, full_disk, monkeypatch, capsys):
+    out = full_disk.root / "run"
+    measure = runner.execute
+    measured = []
+
+    def fill_after_the_first_row(job, calibration=None):
+        if measured:  # the first row is on disk: the disk fills up before the second's
+            full_disk.fill(out / results.ROWS_FILE)
+        measured.append(job)
+        return measure(job, calibration)
+
+    monkeypatch.setattr(runner, "execute", fill_after_the_first_row)
+    assert run_tiny(tiny_suite, out) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and ("No space left" in error or "File too large" in error)
+    assert "--resume" in error  # the append failed, or (room left in a tmpfs page) results.csv
+    assert (out / results.ROWS_FILE).read_bytes().endswith(b"\n")  # whole lines only
+    assert not list(out.glob("tmp*.tmp"))
+    full_disk.free()
+    monkeypatch.undo()
+    assert run_tiny(tiny_suite, out, "--resume") == 0
+    keys = job_keys(out)
+    assert len(keys) == len(set(keys)) == 2
+
+
+def test_a_second_run_in_the_same_directory_is_refused_naming_the_first(
+    tiny_suite, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    with run_dir.claim(out, [], resume=False):  # a first run, between its claim and its rows
+        assert run_tiny(tiny_suite, out) == 2
+        (out / results.ROWS_FILE).write_text("")
+        assert run_tiny(tiny_suite, out, "--resume") == 2
+        for refused in capsys.readouterr().err.strip().splitlines():
+            assert f"is in use by another run (pid {os.getpid()} on " in refused
+    assert not (out / run_dir.LOCK_FILE).exists()  # released with its run
+    (out / results.ROWS_FILE).unlink()
+    assert run_tiny(tiny_suite, out) == 0 and len(job_keys(out)) == 2
+
+
+def test_a_lock_file_left_by_a_dead_process_does_not_block(tiny_suite, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / run_dir.LOCK_FILE).write_text(json.dumps({"pid": 999999, "hostname": "gone"}))
+    (out / "tmpk2j4.tmp").write_text("half a results.csv")  # a write a crash cut short
+    assert run_tiny(tiny_suite, out) == 0
+    assert not list(out.glob("tmp*.tmp")) and len(job_keys(out)) == 2
+
+
+def test_resume_with_other_jobs_is_refused_unless_forced(tiny_suite, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_tiny(tiny_suite, out) == 0
+    before = {name: (out / name).read_bytes() for name in ("env.json", "results.csv")}
+    capsys.readouterr()
+    assert run_tiny(tiny_suite, out, "--resume", "--batch-sizes", "3") == 2
+    error = capsys.readouterr().err
+    assert "was started with other jobs or settings" in error and "--force" in error
+    assert run_tiny(tiny_suite, out, "--resume", "--epochs", "2", "--dataset", "mnist5k") == 2
+    assert {name: (out / name).read_bytes() for name in before} == before  # nothing written
+    assert run_tiny(tiny_suite, out, "--resume", "--batch-sizes", "3", "--force") == 0
+    assert len(job_keys(out)) == 3
+    assert run_tiny(tiny_suite, out, "--resume") == 0  # the first command still resumes it
+
+
+def test_resume_of_another_schema_version_is_refused_before_writing(tiny_suite, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_tiny(tiny_suite, out) == 0
+    rows = out / results.ROWS_FILE
+    old = [{**json.loads(line), "schema_version": 1} for line in rows.read_text().splitlines()]
+    rows.write_text("".join(json.dumps(row) + "\n" for row in old))
+    before = {name: (out / name).read_bytes() for name in ("env.json", "results.csv")}
+    capsys.readouterr()
+    assert run_tiny(tiny_suite, out, "--resume") == 2
+    assert "schema version ['1']" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_an_interrupt_before_the_first_row_is_one_line_and_leaves_no_directory(
+    tiny_suite, tmp_path, monkeypatch, capsys
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "calibrate", interrupted)
+    out = tmp_path / "run"
+    assert run_tiny(tiny_suite, out) == 130
+    assert capsys.readouterr().err.strip() == "archbench: interrupted"
+    assert not out.exists()
+
+
+def test_a_suite_without_jobs_is_refused(tmp_path, capsys):
+    suite = tmp_path / "none.toml"
+    suite.write_text(
+        'architectures = [{arch = "resnet20", batch_sizes = [], train_batch_size = 0}]'
+    )
+    assert run_cli(["run", "--suite", str(suite), "--out", str(tmp_path / "run")]) == 2
+    assert "has no jobs" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import architectures
-from benchmarks import results, runner
+from benchmarks import results, run_dir, runner
 from benchmarks.schema import SAMPLES_COLUMN, Mode, Status
 from benchmarks.suites import Entry, Suite
 from benchmarks.train import OptimizerStep, TrainConfig
@@ -70,7 +70,7 @@ def test_failures_become_rows_and_the_run_goes_on(toy_architectures, tmp_path):
 
 def test_resume_runs_only_what_is_missing_or_failed(toy_architectures, tmp_path):
     first = run_suite(suite_of("tiny", "broken", train_batch_size=0), tmp_path)
-    done = runner.prepare_run_dir(tmp_path, resume=True)
+    done = results.read_rows(tmp_path / results.ROWS_FILE)
     assert len(done) == 2
     second = run_suite(
         suite_of("tiny", "broken", batch_sizes=(2, 3), train_batch_size=0), tmp_path, done=done
@@ -88,10 +88,18 @@ def test_resume_runs_only_what_is_missing_or_failed(toy_architectures, tmp_path)
 
 def test_existing_run_needs_resume(toy_architectures, tmp_path):
     run_suite(suite_of("tiny", train_batch_size=0), tmp_path)
-    with pytest.raises(results.UserError, match="--resume"):
-        runner.prepare_run_dir(tmp_path, resume=False)
-    with pytest.raises(results.UserError, match="nothing to resume"):
-        runner.prepare_run_dir(tmp_path / "new", resume=True)
+    with (
+        pytest.raises(results.UserError, match="--resume"),
+        run_dir.claim(tmp_path, [], resume=False),
+    ):
+        pass
+    missing = tmp_path / "new"
+    with (
+        pytest.raises(results.UserError, match="nothing to resume"),
+        run_dir.claim(missing, [], resume=True),
+    ):
+        pass
+    assert not (tmp_path / "new").exists()
 
 
 class InterruptAfterFirst:
@@ -106,7 +114,7 @@ def test_interrupt_keeps_finished_rows(toy_architectures, tmp_path):
     outcome = run_suite(suite_of("tiny", batch_sizes=(2, 3, 4)), tmp_path, InterruptAfterFirst())
     assert outcome.interrupted and len(outcome.rows) == 1
     assert len(results.load(tmp_path / results.RESULTS_FILE)) == 1
-    done = runner.prepare_run_dir(tmp_path, resume=True)
+    done = results.read_rows(tmp_path / results.ROWS_FILE)
     rest = run_suite(suite_of("tiny", batch_sizes=(2, 3, 4)), tmp_path, done=done)
     assert rest.skipped == 1 and len(rest.rows) == 3
 
