@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from benchmarks import results
@@ -132,8 +133,23 @@ def run_cli(argv: list[str]) -> int:
         return exit_.code
 
 
+CLASSES = ("airplane", "automobile", "bird")
+
+
+def write_image_tree(root, per_class: int = 2, size: int = 8, classes=CLASSES) -> None:
+    """train/<class>/*.png and test/<class>/*.png, each image a flat colour of its class index."""
+    for split in ("train", "test"):
+        for index, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = np.full((size, size, 3), 40 * index + i, dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+
+
 def write_fake_cifar10(root, per_batch: int = 4) -> None:
-    """CIFAR-10's python format: five train batches, a test batch and batches.meta."""
+    """CIFAR-10's python format: five train batches, a test batch and batches.meta, pickled
+    with protocol 2 as the originals were."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -143,7 +159,7 @@ def write_fake_cifar10(root, per_batch: int = 4) -> None:
         data = rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
         data[:, 0] = labels  # the first red pixel encodes the label, to check the pairing
         with (folder / name).open("wb") as file:
-            pickle.dump({b"data": data, b"labels": labels}, file)
+            pickle.dump({b"data": data, b"labels": labels}, file, protocol=2)
 
     for i in range(1, 6):
         batch(f"data_batch_{i}", i)
@@ -164,7 +180,7 @@ def write_fake_cifar10(root, per_batch: int = 4) -> None:
         ]
     ]
     with (folder / "batches.meta").open("wb") as file:
-        pickle.dump({b"label_names": names}, file)
+        pickle.dump({b"label_names": names}, file, protocol=2)
 
 
 # --- Ray workers (tests/test_ray.py): they import this module through PYTHONPATH ---

@@ -14,20 +14,7 @@ from benchmarks.data.cache import tree_checksum
 from benchmarks.errors import UserError
 from benchmarks.tasks import DataSpec
 
-from helpers import write_fake_cifar10
-
-CLASSES = ("airplane", "automobile", "bird")
-
-
-def write_image_tree(root, per_class: int = 2, size: int = 8) -> None:
-    """train/<class>/*.png and test/<class>/*.png, each image a flat colour of its class index."""
-    for split in ("train", "test"):
-        for index, name in enumerate(CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                pixels = np.full((size, size, 3), 40 * index + i, dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+from helpers import CLASSES, write_fake_cifar10, write_image_tree
 
 
 def test_cifar10_in_torchvisions_format(tmp_path):

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
 import subprocess
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from benchmarks import results, run_dir, runner
+from benchmarks.data import load_images, sort_of_clevr
 from benchmarks.errors import UserError
 from benchmarks.suites import parse_suite
 
-from helpers import TINY_SUITE, run_cli
+from helpers import TINY_SUITE, run_cli, write_fake_cifar10, write_image_tree
 
 ONE_NET = 'architectures = ["resnet20"]\n'
 
@@ -258,3 +263,95 @@ def test_a_suite_without_jobs_is_refused(tmp_path, capsys):
     assert run_cli(["run", "--suite", str(suite), "--out", str(tmp_path / "run")]) == 2
     assert "has no jobs" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# --- data and cache faults ------------------------------------------------------------
+
+
+def test_a_damaged_archive_is_one_line(tmp_path, capsys):
+    write_image_tree(tmp_path / "tree")
+    archive = tmp_path / "data.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "tree", arcname="tree")
+    archive.write_bytes(archive.read_bytes()[:-100])  # cut short (an interrupted copy)
+    with pytest.raises(UserError, match=r"data\.tar\.gz is a damaged archive"):
+        load_images(f"imagefolder:{archive}", cache_dir=tmp_path / "cache")
+    argv = ["run", "--arch", "resnet20", "--dataset", f"imagefolder:{archive}"]
+    assert run_cli([*argv, "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r")]) == 2
+    assert "damaged archive" in capsys.readouterr().err
+
+
+def test_files_that_are_not_images_are_skipped_and_counted(tmp_path, caplog):
+    write_image_tree(tmp_path / "tree")
+    (tmp_path / "tree" / "train" / "bird" / "notes.jpg").write_text("not an image")
+    dataset = load_images(f"imagefolder:{tmp_path / 'tree'}", cache_dir=tmp_path / "cache")
+    assert len(dataset.train_labels) == 6
+    assert "skipped 1 files that are not images (first: " in caplog.text
+
+
+def test_one_class_is_refused_and_an_empty_class_folder_is_named(tmp_path, caplog):
+    write_image_tree(tmp_path / "one", classes=("cat",))
+    with pytest.raises(UserError, match="one class"):
+        load_images(f"imagefolder:{tmp_path / 'one'}", cache_dir=tmp_path / "cache")
+    write_image_tree(tmp_path / "tree")
+    (tmp_path / "tree" / "train" / "dog").mkdir()
+    dataset = load_images(f"imagefolder:{tmp_path / 'tree'}", cache_dir=tmp_path / "cache")
+    assert "dog" not in dataset.classes
+    assert "class folders without images, not classes of it: ['train/dog']" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["cut short", "garbage", "other arrays"])
+def test_a_damaged_cache_entry_is_rebuilt(tmp_path, caplog, damage):
+    write_image_tree(tmp_path / "tree")
+    name, cache = f"imagefolder:{tmp_path / 'tree'}", tmp_path / "cache"
+    first = load_images(name, cache_dir=cache)
+    (entry,) = cache.glob("*.npz")
+    if damage == "cut short":
+        entry.write_bytes(entry.read_bytes()[:-50])
+    elif damage == "garbage":
+        entry.write_bytes(b"\x93NUMPY garbage" * 10)
+    else:
+        np.savez(entry, something=np.zeros(3))
+    again = load_images(name, cache_dir=cache)
+    assert torch.equal(again.train_images, first.train_images)
+    assert "discarded the cache entry" in caplog.text
+    assert load_images(name, cache_dir=cache).classes == first.classes  # stored whole again
+
+
+def test_a_garbage_sort_of_clevr_cache_entry_is_rebuilt(tmp_path, caplog):
+    cache = tmp_path / "cache"
+    first = sort_of_clevr.load(300, cache_dir=cache, canvas=sort_of_clevr.SMALL)
+    (entry,) = cache.glob("*.npz")
+    entry.write_bytes(b"garbage")
+    again = sort_of_clevr.load(300, cache_dir=cache, canvas=sort_of_clevr.SMALL)
+    assert torch.equal(again.images, first.images) and "discarded" in caplog.text
+
+
+@pytest.mark.parametrize("unusable", ["a file", "read-only"])
+def test_an_unusable_cache_dir_is_gone_without(tmp_path, caplog, unusable):
+    write_image_tree(tmp_path / "tree")
+    cache = tmp_path / "cache"
+    if unusable == "a file":
+        cache.write_text("")
+    else:
+        cache.mkdir()
+        cache.chmod(0o500)
+        if os.access(cache, os.W_OK):
+            pytest.skip("root writes to read-only folders")
+    dataset = load_images(f"imagefolder:{tmp_path / 'tree'}", cache_dir=cache)
+    assert len(dataset.classes) == 3 and "going on without the cache" in caplog.text
+
+
+def test_a_crafted_cifar_batch_cannot_run_code(tmp_path):
+    write_fake_cifar10(tmp_path)
+    proof = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {proof}",))
+
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({b"data": Payload(), b"labels": [0]}, protocol=2))
+    with pytest.raises(UserError, match=r"posix.system has no place in a CIFAR batch"):
+        load_images("cifar10", data_root=tmp_path, cache_dir=tmp_path / "cache")
+    assert not proof.exists()

@@ -6,7 +6,8 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -42,34 +43,54 @@ def cached(
     checksum = file_checksum(source) if source.is_file() else tree_checksum(source)
     slug = "".join(c if c.isalnum() else "-" for c in name)[:40]
     path = cache_dir / f"{slug}-{checksum[:16]}.npz"
+
+    def arrays() -> dict[str, np.ndarray]:
+        log.info("%s: decoding %s (once; cached in %s)", name, source, cache_dir)
+        dataset = decode()
+        return {
+            "classes": np.array(dataset.classes),
+            "flip": np.array(dataset.flip),
+            **{key: getattr(dataset, key).numpy() for key in IMAGE_ARRAYS},
+        }
+
+    stored = cached_arrays(path, arrays, IMAGE_ARRAYS)
+    return ImageDataset(
+        name=name,
+        classes=tuple(str(c) for c in stored["classes"]),
+        flip=bool(stored["flip"]),
+        **{key: torch.from_numpy(stored[key]) for key in IMAGE_ARRAYS},
+    )
+
+
+IMAGE_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def cached_arrays(
+    path: Path, build: Callable[[], dict[str, np.ndarray]], expected: Iterable[str] = ()
+) -> dict[str, np.ndarray]:
+    """The arrays stored at ``path`` (an .npz holding at least ``expected``), or ``build()``'s,
+    stored there for next time. An entry that cannot be read (cut short, not an .npz, not
+    what it should hold) is discarded and built again; a cache that cannot be written (a
+    file, read-only, a full disk) is gone without, with a warning."""
     if path.exists():
-        log.info("%s: decoded images from the cache %s", name, path)
-        return _read(path, name)
-    log.info("%s: decoding %s (once; cached in %s)", name, source, cache_dir)
-    dataset = decode()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npz", delete=False) as tmp:
-        np.savez(
-            tmp,
-            classes=np.array(dataset.classes),
-            flip=np.array(dataset.flip),
-            train_images=dataset.train_images.numpy(),
-            train_labels=dataset.train_labels.numpy(),
-            test_images=dataset.test_images.numpy(),
-            test_labels=dataset.test_labels.numpy(),
-        )
-    os.replace(tmp.name, path)
-    return dataset
-
-
-def _read(path: Path, name: str) -> ImageDataset:
-    with np.load(path) as arrays:
-        return ImageDataset(
-            name=name,
-            classes=tuple(str(c) for c in arrays["classes"]),
-            flip=bool(arrays["flip"]),
-            **{
-                key: torch.from_numpy(arrays[key])
-                for key in ("train_images", "train_labels", "test_images", "test_labels")
-            },
-        )
+        try:
+            with np.load(path) as stored:
+                arrays = {key: stored[key] for key in stored.files}
+            missing = set(expected) - set(arrays)
+            if not missing:
+                log.info("decoded data from the cache %s", path)
+                return arrays
+            problem = f"lacks {sorted(missing)}"
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            problem = f"{type(error).__name__}: {error}"
+        log.warning("discarded the cache entry %s (%s); building it again", path, problem)
+        path.unlink(missing_ok=True)
+    arrays = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+            np.savez(tmp, **arrays)  # type: ignore[arg-type]  # (mypy: might be allow_pickle)
+        os.replace(tmp.name, path)
+    except OSError as error:
+        log.warning("cannot cache in %s (%s): going on without the cache", path.parent, error)
+    return arrays

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,7 +72,7 @@ def read_pickles(name: str, folder: Path) -> ImageDataset:
 
     def batch(file: str) -> tuple[torch.Tensor, torch.Tensor]:
         with (folder / file).open("rb") as handle:
-            entry = pickle.load(handle, encoding="bytes")
+            entry = BatchUnpickler(handle, encoding="bytes").load()
         images = np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         return torch.from_numpy(images), torch.tensor(entry[label_key], dtype=torch.int64)
 
@@ -79,8 +80,9 @@ def read_pickles(name: str, folder: Path) -> ImageDataset:
         train = [batch(file) for file in train_files]
         test_images, test_labels = batch(test_file)
         with (folder / meta_file).open("rb") as handle:
-            classes = tuple(c.decode() for c in pickle.load(handle, encoding="bytes")[names_key])
-    except (OSError, KeyError, pickle.UnpicklingError) as error:
+            meta = BatchUnpickler(handle, encoding="bytes").load()
+            classes = tuple(c.decode() for c in meta[names_key])
+    except (OSError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise UserError(
             f"{folder} is not a complete {name} in torchvision's format: {error}"
         ) from None
@@ -92,6 +94,27 @@ def read_pickles(name: str, folder: Path) -> ImageDataset:
         test_images=test_images,
         test_labels=test_labels,
     )
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Reads a CIFAR batch, and nothing else a pickle can do: of all the callables a pickle
+    may name, only numpy's array reconstruction is found, so a crafted batch under
+    --data-root cannot run code (pickle.load would call whatever it names)."""
+
+    ALLOWED = {
+        (module, name)
+        for package in ("numpy.core", "numpy._core")
+        for module, name in (
+            (f"{package}.multiarray", "_reconstruct"),
+            (f"{package}.multiarray", "scalar"),
+            (f"{package}.numeric", "_frombuffer"),
+        )
+    } | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # bytes, protocol 2
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} has no place in a CIFAR batch")
+        return super().find_class(module, name)
 
 
 def _download(name: str, root: Path) -> None:  # pragma: no cover - needs the network

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ import numpy as np
 import torch
 
 from benchmarks.data import TEST, TRAIN
+from benchmarks.data.cache import cached_arrays
 
 log = logging.getLogger(__name__)
 COLOURS = ("red", "green", "blue", "orange", "gray", "yellow")
@@ -256,32 +255,23 @@ def load(
     """The set of ``size`` images (the last TEST_SIZE held out), from the cache once generated."""
     drawn = "" if canvas == PAPER else f"-{canvas.image}px{canvas.object}"
     path = cache_dir / f"sort_of_clevr{drawn}-{size}-{TEST_SIZE}-seed{SEED}-v{VERSION}.npz"
-    if path.exists():
-        with np.load(path) as arrays:
-            tensors = {
-                key: torch.from_numpy(arrays[key]) for key in ("images", "scenes", "questions")
-            }
-        return SortOfClevr(
-            f"{name}:{size}",
-            test_size=TEST_SIZE,
-            canvas=canvas,
-            question_form=question_form,
-            **tensors,
-        )
-    log.info("generating %s with %d images (once; cached in %s)", name, size, cache_dir)
-    data = replace(
-        generate(size, TEST_SIZE, SEED, canvas), name=f"{name}:{size}", question_form=question_form
+
+    def arrays() -> dict[str, np.ndarray]:
+        log.info("generating %s with %d images (once; cached in %s)", name, size, cache_dir)
+        data = generate(size, TEST_SIZE, SEED, canvas)
+        return {key: getattr(data, key).numpy() for key in ARRAYS}
+
+    stored = cached_arrays(path, arrays, ARRAYS)
+    return SortOfClevr(
+        f"{name}:{size}",
+        test_size=TEST_SIZE,
+        canvas=canvas,
+        question_form=question_form,
+        **{key: torch.from_numpy(stored[key]) for key in ARRAYS},
     )
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npz", delete=False) as tmp:
-        np.savez(
-            tmp,
-            images=data.images.numpy(),
-            scenes=data.scenes.numpy(),
-            questions=data.questions.numpy(),
-        )
-    os.replace(tmp.name, path)
-    return data
+
+
+ARRAYS = ("images", "scenes", "questions")  # what a generated set is made of (and cached)
 
 
 def generate(
