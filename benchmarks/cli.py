@@ -162,6 +162,8 @@ def report_run(path: str | Path, *, failure_is_fatal: bool = True) -> int:
     After ``archbench run`` (not fatal) a failure here is one line and exit code 1:
     the results are already on disk."""
     run = results.load_run(path)
+    for problem in run.left_out:
+        print(f"archbench: left out: {problem}", file=sys.stderr)
     try:
         drawn = plots.draw(run)
         written = report.write_report(run, drawn)
@@ -186,7 +188,10 @@ def print_drawn(drawn: plots.Drawn) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    print_drawn(plots.draw(results.load_run(args.run_dir)))
+    run = results.load_run(args.run_dir)
+    for problem in run.left_out:
+        print(f"archbench: left out: {problem}", file=sys.stderr)
+    print_drawn(plots.draw(run))
     return 0
 
 

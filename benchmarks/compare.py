@@ -135,27 +135,35 @@ def load_pytest_benchmark(path: Path) -> Side:
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise UserError(f"{path} is neither an archbench run nor a pytest-benchmark file")
     threads = (data.get("machine_info") or {}).get("torch_threads", 0)
-    rows = []
-    for bench in data["benchmarks"]:
-        info, stats = bench.get("extra_info") or {}, bench["stats"]
-        raw = stats.get("data")
-        try:
-            identity = benchmark_identity(bench["fullname"], info, threads)
-        except SchemaError as error:
-            raise UserError(f"{path}: benchmark {bench['fullname']}: {error}") from None
-        rows.append(
-            {
-                **identity.record(),
-                "params": info.get("params"),
-                "macs": info.get("macs"),
-                "flops": info.get("flops"),
-                "time_median_ms": stats["median"] * 1e3,
-                "time_iqr_ms": stats["iqr"] * 1e3,
-                "samples": [value * 1e3 for value in raw] if raw else None,
-            }
-        )
+    rows = [benchmark_row(bench, threads, path) for bench in data["benchmarks"]]
     calibration = (data.get("machine_info") or {}).get("archbench_calibration_s")
     return Side(str(path), pool_seeds(pd.DataFrame(rows)), calibration)
+
+
+def benchmark_row(bench: Any, threads: int, path: Path) -> dict[str, Any]:
+    """One pytest-benchmark entry as a row; UserError naming it when it is malformed."""
+    name = bench.get("fullname") if isinstance(bench, dict) else None
+    if not isinstance(name, str):
+        raise UserError(f"{path}: a benchmark without a fullname: {json.dumps(bench)[:80]}")
+    info, stats = bench.get("extra_info") or {}, bench.get("stats")
+    if not isinstance(stats, dict) or not isinstance(info, dict):
+        raise UserError(f"{path}: benchmark {name} has no stats (or extra_info is not a table)")
+    try:
+        identity = benchmark_identity(name, info, threads)
+        raw = stats.get("data")
+        return {
+            **identity.record(),
+            "params": info.get("params"),
+            "macs": info.get("macs"),
+            "flops": info.get("flops"),
+            "time_median_ms": float(stats["median"]) * 1e3,
+            "time_iqr_ms": float(stats["iqr"]) * 1e3,
+            "samples": [float(value) * 1e3 for value in raw] if raw else None,
+        }
+    except SchemaError as error:
+        raise UserError(f"{path}: benchmark {name}: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{path}: benchmark {name}: {type(error).__name__}: {error}") from None
 
 
 def benchmark_identity(fullname: str, info: dict[str, Any], threads: int) -> Identity:

@@ -182,6 +182,7 @@ def build(run: Run, drawn: Drawn) -> list[Block]:
     blocks: list[Block] = [
         Heading(f"archbench report: {suites}", 1),
         Text(f"Run directory `{run.path}`: {len(run.table)} rows."),
+        *(Text(f"Left out (could not be read): {problem}") for problem in run.left_out),
         Heading("Environment"),
         Table(environment_table(run.env)),
         Heading("Findings"),
@@ -215,14 +216,21 @@ def to_markdown(blocks: list[Block], root: Path) -> str:
     parts = []
     for block in blocks:
         if isinstance(block, Heading):
-            parts.append(f"{'#' * block.level} {block.text}")
+            parts.append(f"{'#' * block.level} {escape_markdown(block.text)}")
         elif isinstance(block, Text):
-            parts.append(block.text)
+            parts.append(escape_markdown(block.text))
         elif isinstance(block, Table):
             parts.append(markdown_table(block.frame))
         else:
-            parts.append(f"![{block.caption}]({block.path.relative_to(root).as_posix()})")
+            path = block.path.relative_to(root).as_posix()
+            parts.append(f"![{escape_markdown(block.caption)}]({path})")
     return "\n\n".join(parts) + "\n"
+
+
+def escape_markdown(text: str) -> str:
+    """Text from rows (a config, a message) as Markdown shows it, never as HTML a viewer
+    would run: <, > and & escaped; in a table cell, | too."""
+    return html.escape(text, quote=False)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -235,7 +243,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
         "right" if is_number or starts_with_numbers(frame[column]) else "left"
         for column, is_number in zip(frame.columns, numeric, strict=True)
     ]
-    cells = frame.astype(object).where(frame.notna(), None)
+    escaped = frame.map(
+        lambda cell: escape_markdown(cell).replace("|", "\\|") if isinstance(cell, str) else cell
+    )
+    cells = escaped.astype(object).where(frame.notna(), None)
     return cells.to_markdown(index=False, disable_numparse=texts, colalign=align)
 
 

@@ -49,6 +49,7 @@ from benchmarks.schema import (
     column_names,
     declared,
     key_fields,
+    numeric_columns,
     present,
 )
 from benchmarks.uncertainty import mean_interval
@@ -119,14 +120,21 @@ def write_results_csv(run_dir: Path) -> pd.DataFrame:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The records of a JSON-lines file; a last line cut short by a crash is skipped."""
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not text (UTF-8)") from None
     records = []
     for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             if number < len(lines):
                 raise UserError(f"{path}: line {number} is not valid JSON") from None
+            continue
+        if not isinstance(record, dict):
+            raise UserError(f"{path}: line {number} is not a row (a JSON object)")
+        records.append(record)
     return records
 
 
@@ -181,6 +189,7 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
         raise UserError(f"{path} lacks the columns {missing}: not an archbench results file")
     check_schema_versions(records, path)
     table = to_frame(records, samples=samples)
+    check_numbers(table, path)
     if samples and path.suffix != ".jsonl":  # a results.csv: the samples are beside it
         beside = path.parent / ROWS_FILE
         timed = read_rows(beside) if beside.exists() else []
@@ -189,6 +198,20 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
     elif samples and SAMPLES_COLUMN not in table:
         table[SAMPLES_COLUMN] = None
     return table
+
+
+def check_numbers(table: pd.DataFrame, path: Path) -> None:
+    """UserError when a column of numbers holds text ('fast' where a time belongs)."""
+    for name in numeric_columns():
+        if name not in table or pd.api.types.is_numeric_dtype(table[name]):
+            continue
+        numbers = pd.to_numeric(table[name], errors="coerce")
+        text = table[name][table[name].notna() & numbers.isna()]
+        if len(text):
+            raise UserError(
+                f"{path}: column {name} holds text ({text.iloc[0]!r}) where numbers belong"
+            )
+        table[name] = numbers
 
 
 def check_schema_versions(records: Iterable[Mapping[str, Any]], path: Path) -> None:
@@ -202,14 +225,34 @@ def check_schema_versions(records: Iterable[Mapping[str, Any]], path: Path) -> N
 
 
 def read_env(path: Path) -> dict[str, Any]:
-    """A run's env.json, {} when there is none (UserError when it is not JSON)."""
+    """A run's env.json, {} when there is none; UserError when it is not JSON, not an
+    object, or its calibrations are not calibration records."""
     if not path.exists():
         return {}
     try:
-        env: dict[str, Any] = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        env = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(env, dict):
+        raise UserError(f"{path} is not an environment record (a JSON object)")
+    calibrations = env.get("calibrations") or {}
+    if not isinstance(calibrations, dict):
+        raise UserError(f"{path}: calibrations is {json.dumps(calibrations)}, not a table by dtype")
+    named = {"calibration": env.get("calibration")}
+    named |= {f"calibrations.{dtype}": record for dtype, record in calibrations.items()}
+    for name, record in named.items():
+        if record is not None and not is_calibration(record):
+            raise UserError(f"{path}: {name} is {json.dumps(record)}, not a calibration record")
     return env
+
+
+def is_calibration(record: object) -> bool:
+    """Whether an env.json calibration has its rates as numbers."""
+    rates = ("matmul_median_s", "matmul_gflops_per_s")
+    return isinstance(record, dict) and all(
+        isinstance(record.get(rate, 0), int | float) and not isinstance(record.get(rate), bool)
+        for rate in rates
+    )
 
 
 # --- a run, for analysis --------------------------------------------------------------
@@ -223,6 +266,7 @@ class Run:
     table: pd.DataFrame  # every row of results.csv
     curves: pd.DataFrame  # one row per epoch of every training job
     env: dict[str, Any]
+    left_out: tuple[str, ...] = ()  # the parts that could not be read, and why
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -237,16 +281,33 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """A run directory's results, curves and environment (UserError when it has none)."""
+    """A run directory's results, curves and environment (UserError when it has no
+    readable results); curves or an environment that cannot be read are left out, and
+    the run says so (``left_out``)."""
     path = Path(path)
     table = load(path)
-    curves_file = path / CURVES_FILE
-    curves = (
-        pd.read_json(curves_file, lines=True)
-        if curves_file.exists() and curves_file.stat().st_size
-        else pd.DataFrame()
-    )
-    return Run(path, table, curves, read_env(path / ENV_FILE))
+    left_out = []
+    try:
+        curves = read_curves(path / CURVES_FILE)
+    except UserError as error:
+        curves, left_out = pd.DataFrame(), [str(error)]
+    try:
+        env = read_env(path / ENV_FILE)
+    except UserError as error:
+        env, left_out = {}, [*left_out, str(error)]
+    return Run(path, table, curves, env, tuple(left_out))
+
+
+CURVE_COLUMNS = ("epoch", "train_loss", "test_acc")  # of every epoch's record
+
+
+def read_curves(path: Path) -> pd.DataFrame:
+    """A run's curves: one row per epoch of every training job, with its identity."""
+    curves = pd.DataFrame(read_rows(path) if path.exists() else [])
+    missing = [c for c in (*key_fields(without=SETTINGS), *CURVE_COLUMNS) if c not in curves]
+    if len(curves) and missing:
+        raise UserError(f"{path} lacks the columns {missing}: not curves of archbench")
+    return curves
 
 
 def trained_rows(table: pd.DataFrame) -> pd.DataFrame:

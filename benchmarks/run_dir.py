@@ -29,8 +29,10 @@ from typing import Any
 from benchmarks.errors import UserError
 from benchmarks.results import (
     CURVES_FILE,
+    ENV_FILE,
     ROWS_FILE,
     check_schema_versions,
+    read_env,
     read_rows,
     write_atomic,
 )
@@ -65,6 +67,7 @@ def claim(
                 set_aside_partial_line(out / name)
             done = read_rows(rows_path) if resume else []
             check_schema_versions(done, rows_path)
+            read_env(out / ENV_FILE)  # a resumed run adds to it: it must be readable
             check_plan(out, plan, resume=resume, force=force)
             yield done
     finally:

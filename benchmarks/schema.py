@@ -15,6 +15,7 @@ what rows of older versions lack with the defaults they were written under.
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, ClassVar
@@ -500,6 +501,19 @@ def columns() -> tuple[Column, ...]:
 
 def column_names() -> tuple[str, ...]:
     return tuple(item.name for item in columns())
+
+
+def numeric_columns() -> tuple[str, ...]:
+    """The columns that hold numbers (or nothing, when not measured): the parts' int and
+    float fields, and the tasks' metrics."""
+    numbers = (int, float, int | None, float | None)
+    names = [
+        item.name
+        for part in (Row, *PARTS)
+        for item in fields(part)
+        if "meaning" in item.metadata and typing.get_type_hints(part)[item.name] in numbers
+    ]
+    return (*names, *declared())
 
 
 def schema_markdown() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import resource
 import subprocess
 import tarfile
@@ -23,7 +24,14 @@ from benchmarks.data import load_images, sort_of_clevr
 from benchmarks.errors import UserError
 from benchmarks.suites import parse_suite
 
-from helpers import TINY_SUITE, run_cli, write_fake_cifar10, write_image_tree
+from helpers import (
+    TINY_SUITE,
+    result_row,
+    run_cli,
+    write_fake_cifar10,
+    write_image_tree,
+    write_run,
+)
 
 ONE_NET = 'architectures = ["resnet20"]\n'
 
@@ -355,3 +363,98 @@ def test_a_crafted_cifar_batch_cannot_run_code(tmp_path):
     with pytest.raises(UserError, match=r"posix.system has no place in a CIFAR batch"):
         load_images("cifar10", data_root=tmp_path, cache_dir=tmp_path / "cache")
     assert not proof.exists()
+
+
+# --- malformed result files -----------------------------------------------------------
+
+
+@pytest.fixture
+def good_run(tmp_path) -> Path:
+    rows = [result_row("resnet20", "resnet"), result_row("plain20", "plain")]
+    epoch = {"epoch": 1, "train_loss": 1.5, "test_acc": 0.5, "val_acc": 0.5}
+    curve = {**result_row("resnet20", "resnet", mode="train"), **epoch}
+    return write_run(tmp_path / "run", rows, curves=[curve])
+
+
+def one_line_error(capsys) -> str:
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error, error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("a row that is a list", r"rows\.jsonl: line 2 is not a row \(a JSON object\)"),
+        ("text in a number column", r"results\.csv: column time_median_ms holds text \('fast'\)"),
+    ],
+)
+def test_malformed_rows_are_one_line_for_compare_report_and_resume(
+    good_run, tmp_path, capsys, damage, message
+):
+    if damage == "a row that is a list":
+        rows = good_run / results.ROWS_FILE
+        rows.write_text(rows.read_text().splitlines()[0] + "\n[1, 2]\n")
+        target = good_run
+    else:
+        (good_run / results.ROWS_FILE).unlink()
+        csv = good_run / results.RESULTS_FILE
+        table = results.load(csv).astype({"time_median_ms": object})
+        table.loc[0, "time_median_ms"] = "fast"
+        table.to_csv(csv, index=False)
+        target = csv
+    for argv in (["compare", str(target), str(target)], ["report", str(good_run)]):
+        assert run_cli(argv) == 2
+        assert re.search(message, one_line_error(capsys))
+
+
+def test_a_pytest_benchmark_entry_without_stats_is_one_line(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"benchmarks": [{"fullname": "test_x", "extra_info": {}}]}))
+    assert run_cli(["compare", str(path), str(path)]) == 2
+    assert "bench.json: benchmark test_x has no stats" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ([1, 2], "env.json is not an environment record (a JSON object)"),
+        ({"calibration": "fast"}, 'env.json: calibration is "fast", not a calibration record'),
+        ({"calibrations": {"fp32": {"matmul_gflops_per_s": "x"}}}, "calibrations.fp32 is"),
+    ],
+)
+def test_a_malformed_env_json_is_one_line_for_compare_and_left_out_of_the_report(
+    good_run, capsys, env, message
+):
+    (good_run / results.ENV_FILE).write_text(json.dumps(env))
+    assert run_cli(["compare", "--normalize", str(good_run), str(good_run)]) == 2
+    assert message in one_line_error(capsys)
+    assert run_cli(["report", str(good_run)]) == 0
+    printed = capsys.readouterr()
+    assert "archbench: left out: " in printed.err and message in printed.err
+    assert message in (good_run / "report.md").read_text()
+
+
+def test_a_damaged_curves_file_is_left_out_of_the_report(good_run, capsys):
+    curves = good_run / results.CURVES_FILE
+    whole = curves.read_text()
+    curves.write_text(whole + '{"epo\n' + whole)  # a bad line in the middle
+    assert run_cli(["report", str(good_run)]) == 0
+    assert "curves.jsonl: line 2 is not valid JSON" in capsys.readouterr().err
+    curves.write_text(whole + whole[:-20])  # only the last line cut short: just skipped
+    assert run_cli(["report", str(good_run)]) == 0
+    assert "left out" not in capsys.readouterr().err
+    assert "training curves" in (good_run / "report.md").read_text()
+    curves.write_text('{"epoch": 1}\n')  # not archbench's
+    assert run_cli(["report", str(good_run)]) == 0
+    assert "lacks the columns" in capsys.readouterr().err
+
+
+def test_report_md_escapes_what_rows_bring(tmp_path):
+    rows = [
+        result_row("resnet20", "resnet", status="failed", message="<img src=x onerror=alert(1)>")
+    ]
+    run = write_run(tmp_path / "run", rows)
+    assert run_cli(["report", str(run)]) == 0
+    markdown = (run / "report.md").read_text()
+    assert "<img" not in markdown and "&lt;img" in markdown
