@@ -21,6 +21,7 @@ from benchmarks import __version__, compare, plots, report, results, runner, tas
 from benchmarks.catalog import architecture_table
 from benchmarks.data import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT
 from benchmarks.errors import UserError
+from benchmarks.measure import memory
 from benchmarks.measure.device import DTYPES, Backend, resolve_device
 from benchmarks.measure.flops import module_table
 from benchmarks.schema import Mode
@@ -53,6 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     arch = architectures.spec(args.name)
+    check_fits_in_memory(args.name, args.input_size)
     model = architectures.create(args.name)
     inputs = arch.example_inputs(1, image_size=args.input_size)
     table = module_table(model, inputs, args.depth)
@@ -66,6 +68,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def check_fits_in_memory(name: str, image_size: int | None) -> None:
+    """Refuse an inspection whose activations would need more than half the memory this
+    machine has free (``--input-size 4096`` grew to 22 GB and was killed)."""
+    needed, free = memory.forward_bytes(name, image_size), memory.available_bytes()
+    if free is not None and needed > free / 2:
+        raise UserError(
+            f"{name} at input size {image_size} needs about {needed / 2**30:.1f} GiB for its "
+            f"activations, more than half of the {free / 2**30:.1f} GiB free here: "
+            "choose a smaller --input-size"
+        )
 
 
 def build_suite(args: argparse.Namespace) -> Suite:

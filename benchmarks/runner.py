@@ -215,7 +215,7 @@ def execute(job: Job, calibration: Calibration | None = None) -> Measured:
         measured = failed(job, Status.OOM, f"MemoryError: {first_line(error)}")
     except Exception as error:  # any other failure of the model: recorded, the run goes on
         log.debug("job %s failed", job.describe(), exc_info=True)
-        status = Status.OOM if "out of memory" in str(error) else Status.FAILED
+        status = Status.OOM if is_out_of_memory(error) else Status.FAILED
         measured = failed(job, status, f"{type(error).__name__}: {first_line(error)}")
     finally:
         gc.collect()
@@ -228,6 +228,11 @@ def execute(job: Job, calibration: Calibration | None = None) -> Measured:
         node=this_node(job.identity.device, calibration),
     )
     return replace(measured, row=row)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether an exception says an allocation failed (CUDA's, or the CPU allocator's)."""
+    return any(words in str(error) for words in ("out of memory", "can't allocate memory"))
 
 
 def this_node(device: str, calibration: Calibration | None) -> Node:

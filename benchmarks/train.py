@@ -87,6 +87,12 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in (0, 1), not {self.val_fraction}")
 
 
+# An epoch whose mean training loss is not finite, or more than this many times the
+# loss of the first step (the net at initialisation, about ln(classes)), has diverged: a
+# learning rate far too high can keep the loss finite, at 1e20, while accuracy sits at chance.
+DIVERGED_ABOVE = 100.0
+
+
 @dataclass(frozen=True)
 class Split:
     """How many samples a task trained on and held out for validation, and the seed."""
@@ -269,6 +275,7 @@ def fit(
     step = OptimizerStep(model, config, device, dtype)
     total_steps = config.epochs * steps_per_epoch
     result, steps, samples = TrainResult(split=split), 0, 0
+    first_loss = math.inf  # the first step's (DIVERGED_ABOVE)
     for epoch in range(1, config.epochs + 1):
         model.train()
         synchronize(device)
@@ -289,6 +296,8 @@ def fit(
                 synchronize(device)
                 compile_started = time.perf_counter()
             loss, logits, targets = step(batch)
+            if steps == 0:
+                first_loss = loss.item()
             if timing_compilation:
                 synchronize(device)
                 result.compile_s = time.perf_counter() - compile_started
@@ -305,9 +314,13 @@ def fit(
         result.train_samples_per_s = samples / result.train_time_s
         result.train_steps = steps
         train_loss = loss_sum.item() / seen
-        if not math.isfinite(train_loss):
+        if not math.isfinite(train_loss) or train_loss > DIVERGED_ABOVE * first_loss:
             result.status = Status.DIVERGED
-            result.message = f"loss became {train_loss} in epoch {epoch}"
+            result.message = f"loss became {train_loss:.3g} in epoch {epoch}"
+            if math.isfinite(train_loss):
+                result.message += (
+                    f", over {DIVERGED_ABOVE:g} times the first step's {first_loss:.3g}"
+                )
             log.warning("training diverged in epoch %d", epoch)
             break
         metrics = evaluate_epoch()

@@ -19,13 +19,18 @@ import numpy as np
 import pytest
 import torch
 
+import architectures
+from architectures import Family
 from benchmarks import results, run_dir, runner
 from benchmarks.data import load_images, sort_of_clevr
 from benchmarks.errors import UserError
-from benchmarks.suites import parse_suite
+from benchmarks.measure import memory
+from benchmarks.schema import Status
+from benchmarks.suites import Entry, Suite, parse_suite
 
 from helpers import (
     TINY_SUITE,
+    TinyNet,
     result_row,
     run_cli,
     write_fake_cifar10,
@@ -458,3 +463,56 @@ def test_report_md_escapes_what_rows_bring(tmp_path):
     assert run_cli(["report", str(run)]) == 0
     markdown = (run / "report.md").read_text()
     assert "<img" not in markdown and "&lt;img" in markdown
+
+
+# --- memory ---------------------------------------------------------------------------
+
+
+def test_inspect_refuses_a_size_whose_activations_do_not_fit(capsys):
+    assert run_cli(["inspect", "resnet20", "--input-size", "16384"]) == 2
+    error = one_line_error(capsys)
+    assert "resnet20 at input size 16384 needs about" in error and "--input-size" in error
+    assert memory.forward_bytes("resnet20", 64) == 4 * memory.forward_bytes("resnet20")
+
+
+class GreedyNet(TinyNet):
+    """Asks the CPU allocator for a petabyte, as a model far too large would."""
+
+    def forward(self, x):
+        return super().forward(x) + torch.empty(2**50).sum()
+
+
+def test_a_cpu_allocation_failure_is_an_oom_row(scratch_registry, tmp_path):
+    architectures.register("greedy", family=Family.OTHER, paper="none", input_shape=(3, 8, 8))(
+        GreedyNet
+    )
+    suite = Suite(name="t", entries=(Entry("greedy"),), batch_sizes=(2,), train_batch_size=0)
+    (job,) = runner.expand_jobs(suite, torch.device("cpu"), threads=1)
+    row = runner.execute(job).row
+    assert row.status is Status.OOM and "can't allocate memory" in row.message
+
+
+# --- smaller ones ---------------------------------------------------------------------
+
+
+def test_a_loss_far_above_the_first_steps_is_divergence(tmp_path):
+    suite = tmp_path / "wild.toml"
+    suite.write_text(
+        'architectures = ["resnet20_dw"]\ndataset = "mnist5k"\nbatch_sizes = [2]\n'
+        'train_batch_size = 32\nmeasure = ["accuracy"]\n'
+        "[training]\nepochs = 1\nlr = 100.0\ntrain_subset = 320\n"
+    )  # its one epoch ends at a finite loss of about 3e20: at chance, not ok
+    out = tmp_path / "run"
+    assert run_cli(["run", "--suite", str(suite), "--out", str(out), "--no-plots"]) == 1
+    trained = results.load(out).query("mode == 'train'").iloc[0]
+    assert trained["status"] == "diverged", trained["message"]
+    assert "times the first step's" in trained["message"]
+
+
+def test_suite_paths_that_are_not_suite_files_are_one_line(tmp_path, capsys):
+    assert run_cli(["run", "--suite", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "is a directory, not a suite file" in one_line_error(capsys)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('description = "caf\xe9"\narchitectures = ["resnet20"]\n'.encode("latin-1"))
+    assert run_cli(["run", "--suite", str(latin), "--out", str(tmp_path / "r")]) == 2
+    assert "is not UTF-8 text" in one_line_error(capsys)

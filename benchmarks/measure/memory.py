@@ -83,3 +83,40 @@ def _status_kib(field: str) -> int:
     if match is None:
         raise RuntimeError(f"{_STATUS} has no {field}")
     return int(match.group(1))
+
+
+def forward_bytes(name: str, image_size: int | None = None) -> int:
+    """About the bytes the outputs of every leaf module of ``name``'s forward pass at
+    batch 1 hold (what a pass that keeps them for backward needs) at images of side
+    ``image_size``: counted in a pass at the model's own input size, scaled by the
+    ratio of image areas (exact for convolutions; a part that grows faster, attention
+    over cells, is underestimated)."""
+    import architectures
+
+    arch = architectures.spec(name)
+    total = 0
+
+    def add(module: torch.nn.Module, args: object, output: object) -> None:
+        nonlocal total
+        tensors = torch.utils._pytree.tree_leaves(output)
+        total += sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+    model = architectures.create(name)
+    for module in model.modules():
+        if not list(module.children()):
+            module.register_forward_hook(add)
+    with torch.no_grad():
+        model.eval()(*arch.example_inputs(1))
+    own_side = arch.input_shape[-1]
+    return round(total * ((image_size or own_side) / own_side) ** 2)
+
+
+def available_bytes() -> int | None:
+    """The memory this machine has free (MemAvailable of /proc/meminfo), None elsewhere."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None

@@ -220,9 +220,17 @@ def load_suite(name_or_path: str) -> Suite:
     """A shipped suite by name, or a suite file by path."""
     if name_or_path.endswith(".toml") or Path(name_or_path).exists():
         path = Path(name_or_path)
+        if path.is_dir():
+            raise UserError(f"{path} is a directory, not a suite file (a .toml)")
         if not path.is_file():
             raise UserError(f"suite file {path} does not exist")
-        return parse_suite(path.stem, path.read_text(), source=str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise UserError(f"suite file {path} is not UTF-8 text ({error.reason})") from None
+        except OSError as error:
+            raise UserError(f"cannot read the suite file {path}: {error.strerror}") from None
+        return parse_suite(path.stem, text, source=str(path))
     if name_or_path not in shipped_suites():
         raise UserError(
             unknown_name_message(
