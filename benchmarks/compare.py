@@ -383,6 +383,20 @@ def record(comparison: Comparison) -> dict[str, Any]:
     return {**asdict(comparison), "verdict": str(comparison.verdict)}
 
 
+def value_text(metric: str, value: float | None, ratio: bool = False) -> str:
+    """A cell of the table: counts as exact integers (269,412), their ratios to 6
+    significant digits (1.00004: a change of 12 parameters shows), other values and
+    ratios to 4 significant digits without exponents (123,457 ms, 0.01235 ms, 1.053)."""
+    if value is None or pd.isna(value):
+        return ""
+    if metric in EXACT:
+        return f"{value:.6g}" if ratio else f"{round(value):,}"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, 3 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{decimals}f}"
+
+
 def summary_line(comparisons: Sequence[Comparison]) -> str:
     counts = {verdict: sum(c.verdict is verdict for c in comparisons) for verdict in Verdict}
     parts = [f"{count} {verdict}" for verdict, count in counts.items() if count]
@@ -401,12 +415,15 @@ def render(comparisons: Sequence[Comparison], fmt: str, everything: bool = False
             indent=2,
         )
     table = as_table(comparisons, everything)
-    for column in ("baseline", "current"):
-        table[column] = table[column].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.4g}")
-    table["ratio"] = table["ratio"].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.3f}")
+    for column in ("baseline", "current", "ratio"):
+        texts = map(value_text, table["metric"], table[column], [column == "ratio"] * len(table))
+        table[column] = list(texts)
     summary = summary_line(comparisons)
     if table.empty:
         return summary + " (nothing to show: everything is ok)"
+    numbers = ("baseline", "current", "ratio")  # as value_text wrote them, right-aligned
+    align = ["right" if column in numbers else "left" for column in table.columns]
+    options = {"index": False, "disable_numparse": True, "colalign": align}
     if fmt == "markdown":
-        return f"**archbench compare**: {summary}\n\n" + table.to_markdown(index=False)
-    return table.to_markdown(index=False, tablefmt="simple") + "\n\n" + summary
+        return f"**archbench compare**: {summary}\n\n" + table.to_markdown(**options)
+    return table.to_markdown(tablefmt="simple", **options) + "\n\n" + summary

@@ -239,3 +239,17 @@ def test_the_gate_trials_slowed_resnet20_does_a_third_more_work():
     assert count_macs(create("plain20"), image) == count_macs(
         architectures.create("plain20"), image
     )
+
+
+def test_counts_print_as_exact_integers_and_times_without_exponents():
+    comparisons = [
+        compare.Comparison("resnet20", "params", 269_400, 269_412, 269_412 / 269_400,
+                           compare.Verdict.CHANGED),
+        compare.Comparison("wrn28_10", "time_median_ms", 123_456.7, 130_000.2, 1.053,
+                           compare.Verdict.OK),
+        compare.Comparison("tiny", "time_median_ms", 0.012345, 0.0125, 1.0126, compare.Verdict.OK),
+    ]  # fmt: skip
+    text = compare.render(comparisons, "table", everything=True)
+    assert "269,400" in text and "269,412" in text and "1.00004" in text
+    assert "123,457" in text and "130,000" in text and "e+" not in text
+    assert "0.01234" in text or "0.01235" in text

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,11 +21,11 @@ from benchmarks import results, runner
 from benchmarks.compare import Settings as CompareSettings
 from benchmarks.compare import Side, compare
 from benchmarks.ray_executor import RayExecutor, resources_for
-from benchmarks.schema import Node, Times, columns
+from benchmarks.schema import Node, Status, Times, columns
 from benchmarks.suites import Entry, Suite
 from benchmarks.train import TrainConfig
 
-from helpers import FAST_TIMING, TINY_SUITE, result_row, run_cli
+from helpers import FAST_TIMING, TINY_SUITE, result_row, run_cli, write_fake_cifar10
 
 TESTS = Path(__file__).parent
 CPU = torch.device("cpu")
@@ -130,6 +132,24 @@ def test_a_failing_job_is_a_row_that_names_its_node(local_ray, tmp_path):
     assert not by_arch["broken"].ok and by_arch["tiny"].ok
     assert by_arch["broken"].message.startswith(f"on {by_arch['tiny'].node.hostname}: ")
     assert "broken on purpose" in by_arch["broken"].message
+
+
+@pytest.mark.slow
+def test_a_data_set_missing_on_a_worker_is_a_row_naming_node_and_path(local_ray, tmp_path):
+    data = tmp_path / "shared"
+    write_fake_cifar10(data)
+    training = TrainConfig(epochs=1, train_subset=16)
+    suite = suite_of("tiny", dataset="cifar10", train_batch_size=4, training=training)
+    cache = str(tmp_path / "cache")
+    jobs = runner.expand_jobs(suite, CPU, threads=1, data_root=str(data), cache_dir=cache)
+    shutil.rmtree(data)  # the driver found it; the workers do not
+    out = tmp_path / "run"
+    out.mkdir()
+    outcome = runner.run(jobs, out, executor=RayExecutor(), calibrations={})
+    (trained,) = [row for row in outcome.rows if row.identity.mode == "train"]
+    assert trained.status is Status.FAILED
+    assert trained.message.startswith(f"on {socket.gethostname()}: UserError: cifar10 not found")
+    assert str(data) in trained.message
 
 
 @pytest.mark.slow
