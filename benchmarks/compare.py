@@ -9,8 +9,9 @@ kind:
 - exact (params, MACs, FLOPs): any difference is ``changed``;
 - timing (latency or step time, and peak memory): ``regressed`` or
   ``improved`` needs both a ratio of medians beyond the metric's threshold
-  (default 10%) and significance: a two-sided Mann-Whitney U test on the raw
-  samples (p < 0.05, normal approximation with tie correction, as asv does),
+  (default 10%) and significance: a two-sided Mann-Whitney U test (p < 0.05)
+  on the round medians of a run timed in rounds (too few rounds: ``too few
+  rounds to test``), else on the raw samples of one process (as asv does),
   or non-overlapping intervals (median ± IQR/2) when the samples are missing.
   Peak memory has a single value per row: the threshold alone, and 1 MiB;
 - accuracy: a drop of more than the tolerance (default 1 point), and with
@@ -34,12 +35,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from architectures import Family
 from architectures._enum import TextEnum
 from benchmarks import results
 from benchmarks.errors import UserError
 from benchmarks.schema import (
+    ROUNDS_COLUMN,
     SAMPLES_COLUMN,
     SETTINGS,
     SYNTHETIC,
@@ -62,6 +65,7 @@ DEFAULT_ACC_TOLERANCE_PTS = 1.0
 SIGNIFICANCE = 0.05
 MEMORY_FLOOR_MB = 1.0
 MIN_SAMPLES_FOR_TEST = 5  # fewer on either side: the interval rule instead
+MIN_ROUNDS_FOR_TEST = 4  # 3 rounds a side cannot reach p < 0.05 (Mann-Whitney's least p: 0.1)
 
 
 class Verdict(TextEnum):
@@ -72,6 +76,7 @@ class Verdict(TextEnum):
     MISSING = "missing"
     NEW = "new"
     IMPROVED = "improved"
+    UNTESTED = "too few rounds to test"
     OK = "ok"
 
 
@@ -117,7 +122,8 @@ def load_side(path: str | Path) -> Side:
     path = Path(path)
     if path.suffix == ".json":
         return load_pytest_benchmark(path)
-    table = results.load(path, samples=True).rename(columns={SAMPLES_COLUMN: "samples"})
+    raw = {SAMPLES_COLUMN: "samples", ROUNDS_COLUMN: "rounds"}
+    table = results.load(path, samples=True).rename(columns=raw)
     env = results.read_env((path if path.is_dir() else path.parent) / results.ENV_FILE)
     calibration = (env.get("calibration") or {}).get("matmul_median_s")
     return Side(str(path), pool_seeds(table), calibration)
@@ -159,6 +165,7 @@ def benchmark_row(bench: Any, threads: int, path: Path) -> dict[str, Any]:
             "time_median_ms": float(stats["median"]) * 1e3,
             "time_iqr_ms": float(stats["iqr"]) * 1e3,
             "samples": [float(value) * 1e3 for value in raw] if raw else None,
+            "rounds": None,
         }
     except SchemaError as error:
         raise UserError(f"{path}: benchmark {name}: {error}") from None
@@ -181,16 +188,17 @@ def benchmark_identity(fullname: str, info: dict[str, Any], threads: int) -> Ide
 
 def pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
     """One row per job (``key``: its identity's, without the seed): exact metrics and
-    timings of the first seed, the samples of all, and every seed's accuracy in
-    ``acc_values``."""
+    timings of the first seed, the samples and round medians of all, and every seed's
+    accuracy in ``acc_values``."""
     if table.empty:
         return table
     pooled = []
     jobs = table.assign(key=results.keys(table, without=POOLED))
     for _, group in jobs.groupby("key", sort=False):
         row = group.iloc[0].to_dict()
-        samples = [s for value in group["samples"] if isinstance(value, list) for s in value]
-        row["samples"] = samples or None
+        for raw in ("samples", "rounds"):
+            values = [v for value in group.get(raw, []) if isinstance(value, list) for v in value]
+            row[raw] = values or None
         accuracy = group["test_acc"].dropna().tolist() if "test_acc" in group else []
         row["acc_values"] = accuracy
         pooled.append(row)
@@ -201,18 +209,10 @@ def pool_seeds(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected)."""
-    both = np.concatenate([np.asarray(a, float), np.asarray(b, float)])
-    n, m = len(a), len(b)
-    ranks = pd.Series(both).rank().to_numpy()
-    u = ranks[:n].sum() - n * (n + 1) / 2
-    _, counts = np.unique(both, return_counts=True)
-    total = n + m
-    variance = n * m / 12 * ((total + 1) - (counts**3 - counts).sum() / (total * (total - 1)))
-    if variance <= 0:
-        return 1.0
-    z = (abs(u - n * m / 2) - 0.5) / math.sqrt(variance)
-    return math.erfc(max(z, 0.0) / math.sqrt(2))
+    """Two-sided p-value of the Mann-Whitney U test: exact for small samples without
+    ties (the rounds of a run), else the normal approximation with tie and continuity
+    corrections (as asv does)."""
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
 def intervals_apart(base: pd.Series, current: pd.Series, scale: float) -> bool:
@@ -307,21 +307,29 @@ def compare_row(
 def compare_timing(
     label: str, metric: str, base: pd.Series, cur: pd.Series, settings: Settings, scale: float
 ) -> Comparison:
+    """A timing's verdict: past the threshold and significant. Where a side was timed in
+    rounds (run --rounds), the unit of the test is the round (its median): calls within a
+    round are not independent; with fewer than MIN_ROUNDS_FOR_TEST a side, a shift past
+    the threshold is UNTESTED. Otherwise the calls' samples, or without them the
+    intervals (median +/- IQR/2)."""
     b, c = float(base[metric]), float(cur[metric]) * scale
     ratio = c / b
-    threshold = settings.threshold(metric)
-    base_samples, cur_samples = base.get("samples"), cur.get("samples")
-    if (
-        base_samples
-        and cur_samples
-        and min(len(base_samples), len(cur_samples)) >= MIN_SAMPLES_FOR_TEST
-    ):
+    verdict = shift(ratio, settings.threshold(metric))
+    base_rounds, cur_rounds = base.get("rounds") or [], cur.get("rounds") or []
+    base_samples, cur_samples = base.get("samples") or [], cur.get("samples") or []
+    if max(len(base_rounds), len(cur_rounds)) > 1:
+        counts = f"{len(base_rounds)} and {len(cur_rounds)} rounds"
+        if min(len(base_rounds), len(cur_rounds)) < MIN_ROUNDS_FOR_TEST:
+            untested = Verdict.OK if verdict is Verdict.OK else Verdict.UNTESTED
+            return Comparison(label, metric, b, c, ratio, untested, f"{counts}: too few to test")
+        p = mann_whitney_p(base_rounds, [r * scale for r in cur_rounds])
+        significant, note = p < SIGNIFICANCE, f"p={p:.2g} over {counts}"
+    elif min(len(base_samples), len(cur_samples)) >= MIN_SAMPLES_FOR_TEST:
         p = mann_whitney_p(base_samples, [s * scale for s in cur_samples])
-        significant, note = p < SIGNIFICANCE, f"p={p:.2g}"
+        significant, note = p < SIGNIFICANCE, f"p={p:.2g} over calls of one process"
     else:
         significant, note = intervals_apart(base, cur, scale), "intervals (no samples)"
-    verdict = shift(ratio, threshold) if significant else Verdict.OK
-    return Comparison(label, metric, b, c, ratio, verdict, note)
+    return Comparison(label, metric, b, c, ratio, verdict if significant else Verdict.OK, note)
 
 
 def compare_memory(

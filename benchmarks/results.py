@@ -39,7 +39,7 @@ from benchmarks.errors import UserError
 from benchmarks.schema import (
     CONDITIONS,
     NO_OVERRIDES,
-    SAMPLES_COLUMN,
+    RAW_COLUMNS,
     SCHEMA_VERSION,
     SETTINGS,
     Identity,
@@ -161,13 +161,14 @@ def to_frame(records: Iterable[Mapping[str, Any]], *, samples: bool = False) -> 
     table = pd.DataFrame(records)
     table = table[~pd.Series(keys(table)).duplicated(keep="last").to_numpy()]
     names = column_names()
-    extra = [c for c in table.columns if c not in names and (samples or c != SAMPLES_COLUMN)]
+    extra = [c for c in table.columns if c not in names and (samples or c not in RAW_COLUMNS)]
     return table.reindex(columns=[*names, *extra]).reset_index(drop=True)
 
 
 def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
     """A run's results as a DataFrame, from its directory, rows.jsonl or results.csv;
-    with ``samples``, the raw timings too (the column SAMPLES_COLUMN, from rows.jsonl).
+    with ``samples``, the raw timings too (RAW_COLUMNS: every call's, each round's
+    median; from rows.jsonl).
 
     Raises UserError when the file is missing or of another schema version.
     """
@@ -190,13 +191,16 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
     check_schema_versions(records, path)
     table = to_frame(records, samples=samples)
     check_numbers(table, path)
-    if samples and path.suffix != ".jsonl":  # a results.csv: the samples are beside it
+    if samples and path.suffix != ".jsonl":  # a results.csv: the raw timings are beside it
         beside = path.parent / ROWS_FILE
         timed = read_rows(beside) if beside.exists() else []
         by_key = dict(zip(keys(pd.DataFrame(timed)), timed, strict=True)) if timed else {}
-        table[SAMPLES_COLUMN] = [by_key.get(key, {}).get(SAMPLES_COLUMN) for key in keys(table)]
-    elif samples and SAMPLES_COLUMN not in table:
-        table[SAMPLES_COLUMN] = None
+        for column in RAW_COLUMNS:
+            table[column] = [by_key.get(key, {}).get(column) for key in keys(table)]
+    elif samples:
+        for column in RAW_COLUMNS:
+            if column not in table:
+                table[column] = None
     return table
 
 

@@ -278,11 +278,13 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
     used = peak_memory(call, device, baseline) if "memory" in job.measure else Memory()
     times = Times(compile_s=compile_s)
     samples: tuple[float, ...] = ()
+    round_medians: tuple[float, ...] = ()
     status = Status.OK
     if "time" in job.measure:
         timing = time_calls(call, device, job.timing)
         times = times_of(timing, identity.batch_size, counts.step_gflop, calibration, compile_s)
         samples = tuple(round(sample * 1e3, 6) for sample in timing.samples)
+        round_medians = (round(timing.median * 1e3, 6),)
         if identity.mode is Mode.TRAIN and not torch.isfinite(call()).all():
             status = Status.DIVERGED  # the recipe's steps on random labels: NaN arithmetic
             message = join(message, "the timed training step's loss became non-finite")
@@ -296,6 +298,7 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
         memory=used,
         training=Training(optimizer=job.recipe.optimizer) if stepped else Training(),
         samples_ms=samples,
+        round_medians_ms=round_medians,
     )
     if not job.trains:
         return Measured(row)
@@ -750,8 +753,10 @@ def time_again(
 
 
 def pooled(first: Row, again: Row, rounds: int, calibrations: Calibrations) -> Row:
-    """``first`` with the samples of ``again`` added and its timing columns recomputed."""
+    """``first`` with the samples of ``again`` added (and its round's median) and its
+    timing columns recomputed."""
     samples = (*first.samples_ms, *again.samples_ms)
+    round_medians = (*first.round_medians_ms, *again.round_medians_ms)
     timing = Timing(tuple(sample / 1e3 for sample in samples))
     times = times_of(
         timing,
@@ -761,7 +766,7 @@ def pooled(first: Row, again: Row, rounds: int, calibrations: Calibrations) -> R
         first.times.compile_s,
         rounds,
     )
-    return first.but(times=times, samples_ms=samples)
+    return first.but(times=times, samples_ms=samples, round_medians_ms=round_medians)
 
 
 def progress_line(index: int, total: int, job: Job, row: Row, started: float) -> str:

@@ -28,6 +28,8 @@ from benchmarks.measure.device import Backend
 
 SCHEMA_VERSION = 2
 SAMPLES_COLUMN = "time_samples_ms"  # rows.jsonl only: every timed call, in ms
+ROUNDS_COLUMN = "time_round_medians_ms"  # rows.jsonl only: each round's median (run --rounds)
+RAW_COLUMNS = (SAMPLES_COLUMN, ROUNDS_COLUMN)  # lists, kept out of results.csv
 
 
 class SchemaError(ValueError):
@@ -366,7 +368,8 @@ _DECLARED: dict[str, Column] = {}  # metric columns declared by the tasks
 @dataclass(frozen=True, kw_only=True)
 class Row:
     """One job's row. ``metrics`` holds the columns its task declared; ``samples_ms``
-    every timed call (written to rows.jsonl only)."""
+    every timed call and ``round_medians_ms`` the median of each round of them (run
+    --rounds: the independent unit of a significance test), both in rows.jsonl only."""
 
     schema_version: int = column("", "version of this schema", default=SCHEMA_VERSION)
     identity: Identity
@@ -381,6 +384,7 @@ class Row:
     started_at: str | None = optional("ISO 8601", "when the job started (UTC)")
     duration_s: float | None = optional("s", "wall time of the whole job")
     samples_ms: tuple[float, ...] = ()
+    round_medians_ms: tuple[float, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -401,6 +405,8 @@ class Row:
                 flat.update(value)
             elif item.name == "samples_ms":
                 flat[SAMPLES_COLUMN] = list(value) if value else None
+            elif item.name == "round_medians_ms":
+                flat[ROUNDS_COLUMN] = list(value) if value else None
             elif is_dataclass(value):
                 flat.update({f.name: getattr(value, f.name) for f in fields(value)})
             else:
@@ -410,7 +416,7 @@ class Row:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Row:
         """A row as written; a column the schema does not know is a SchemaError."""
-        known = {*column_names(), SAMPLES_COLUMN}
+        known = {*column_names(), *RAW_COLUMNS}
         unknown = sorted(set(record) - known)
         if unknown:
             raise SchemaError(f"unknown columns {unknown}")
@@ -433,6 +439,7 @@ class Row:
             started_at=values.get("started_at"),
             duration_s=values.get("duration_s"),
             samples_ms=tuple(values.get(SAMPLES_COLUMN) or ()),
+            round_medians_ms=tuple(values.get(ROUNDS_COLUMN) or ()),
         )
 
     def but(self, **changes: Any) -> Row:

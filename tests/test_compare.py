@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 import architectures
 from benchmarks import compare, gate_trial, results
 from benchmarks.compare import Settings, Side
 from benchmarks.measure.flops import count_macs
-from benchmarks.schema import Identity
+from benchmarks.schema import ROUNDS_COLUMN, SAMPLES_COLUMN, Identity
 
 from helpers import measured_net, result_row, run_cli, write_run
 
@@ -26,7 +27,8 @@ KEYS = set(Identity.from_record(result_row("resnet20", "resnet")).record())
 
 def side(rows: list[dict], calibration_s: float | None = None) -> Side:
     table = results.to_frame(rows)
-    table["samples"] = [row.get(results.SAMPLES_COLUMN) for row in rows]
+    table["samples"] = [row.get(SAMPLES_COLUMN) for row in rows]
+    table["rounds"] = [row.get(ROUNDS_COLUMN) for row in rows]
     return Side("test", compare.pool_seeds(table), calibration_s)
 
 
@@ -37,7 +39,7 @@ def timing(
     samples = np.random.default_rng(seed).normal(median, spread, n).tolist()
     return result_row(
         arch, "resnet", time_median_ms=float(np.median(samples)),
-        time_iqr_ms=spread * 1.35, **{results.SAMPLES_COLUMN: samples}, **changes,
+        time_iqr_ms=spread * 1.35, **{SAMPLES_COLUMN: samples}, **changes,
     )  # fmt: skip
 
 
@@ -253,3 +255,46 @@ def test_counts_print_as_exact_integers_and_times_without_exponents():
     assert "269,400" in text and "269,412" in text and "1.00004" in text
     assert "123,457" in text and "130,000" in text and "e+" not in text
     assert "0.01234" in text or "0.01235" in text
+
+
+def in_rounds(round_medians: list[float], calls: int = 20, spread: float = 0.01) -> dict:
+    """A row timed in rounds (run --rounds): each round's calls tight around its median."""
+    rng = np.random.default_rng(len(round_medians))
+    samples = [s for m in round_medians for s in rng.normal(m, spread, calls).tolist()]
+    return result_row(
+        "resnet20", "resnet", time_median_ms=float(np.median(samples)), time_iqr_ms=spread,
+        **{SAMPLES_COLUMN: samples, ROUNDS_COLUMN: round_medians},
+    )  # fmt: skip
+
+
+def test_timed_in_rounds_the_round_is_the_unit_of_the_test():
+    drifting = in_rounds([8.0, 10.0, 12.0, 9.0, 11.0])
+    slower = in_rounds([9.2, 11.5, 13.0, 10.4, 12.6])  # 15% slower, within the rounds' drift
+    (item,) = [
+        c for c in compare.compare(side([drifting]), side([slower])) if c.metric == "time_median_ms"
+    ]
+    assert item.verdict == "ok" and "over 5 and 5 rounds" in item.note
+    calls = compare.mann_whitney_p(drifting[SAMPLES_COLUMN], slower[SAMPLES_COLUMN])
+    assert calls < 1e-6  # the calls of one process would have called it significant
+    clearly = in_rounds([13.0, 14.0, 13.5, 14.5, 13.2])
+    assert (
+        verdict(compare.compare(side([drifting]), side([clearly])), "time_median_ms") == "regressed"
+    )
+
+
+def test_too_few_rounds_is_said_not_guessed():
+    base, current = in_rounds([10.0, 10.1, 9.9]), in_rounds([13.0, 13.1, 12.9])
+    comparisons = compare.compare(side([base]), side([current]))
+    (item,) = [c for c in comparisons if c.metric == "time_median_ms"]
+    assert item.verdict == "too few rounds to test" and "3 and 3 rounds" in item.note
+    assert compare.exit_code(comparisons) == 0
+    same = in_rounds([10.0, 10.1, 9.9])
+    assert verdict(compare.compare(side([base]), side([same])), "time_median_ms") == "ok"
+
+
+def test_the_test_is_scipys_mann_whitney():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(10, 1, 40), rng.normal(10.5, 1, 40)
+    expected = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")
+    assert compare.mann_whitney_p(a, b) == pytest.approx(expected.pvalue)
+    assert compare.mann_whitney_p([1, 2, 3, 4], [5, 6, 7, 8]) == pytest.approx(2 / 70)  # exact

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 import architectures
 from benchmarks import results, run_dir, runner
-from benchmarks.schema import SAMPLES_COLUMN, Mode, Status
+from benchmarks.schema import ROUNDS_COLUMN, SAMPLES_COLUMN, Mode, Status
 from benchmarks.suites import Entry, Suite
 from benchmarks.train import OptimizerStep, TrainConfig
 
@@ -234,6 +235,9 @@ def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
     infer = results.load(tmp_path).set_index("mode").loc[str(Mode.INFER)]
     assert infer["time_rounds"] == 3 and infer["time_n"] == sizes[2]
     assert all(row.ok for row in outcome.rows)
+    medians = [line[ROUNDS_COLUMN] for line in lines if line["mode"] == Mode.INFER]
+    assert [len(m) for m in medians] == [1, 2, 3]  # each round's median, the test's unit
+    assert medians[2][0] == pytest.approx(float(np.median(lines[0][SAMPLES_COLUMN])))
 
 
 def test_jobs_that_train_are_not_repeated(toy_architectures, tmp_path):
