@@ -214,17 +214,39 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    settings = compare_settings(args)
+    comparisons = compare.compare(
+        compare.load_side(args.baseline), compare.load_side(args.current), settings
+    )
+    print(compare.render(comparisons, args.format, everything=args.all))
+    return compare.exit_code(comparisons)
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    from benchmarks import ab
+
+    out = Path(args.out or f"runs/ab-{datetime.now():%Y%m%d-%H%M%S}")
+    run_args = [*(["--arch", *args.arch] if args.arch else []), "--threads", str(args.threads)]
+    side_a, side_b = ab.ab(
+        (args.base, args.current), out, suite=args.suite, rounds=args.rounds, run_args=run_args
+    )
+    print(f"A = {args.base}: {side_a}\nB = {args.current}: {side_b}\n")
+    comparisons = compare.compare(
+        compare.load_side(side_a), compare.load_side(side_b), compare_settings(args)
+    )
+    print(compare.render(comparisons, args.format, everything=args.all))
+    return compare.exit_code(comparisons)
+
+
+def compare_settings(args: argparse.Namespace) -> compare.Settings:
+    """compare's settings from the flags that compare and ab share."""
     settings = compare.Settings(acc_tolerance_pts=args.acc_tolerance, normalize=args.normalize)
     for metric, fraction in args.threshold or []:
         if metric is None:
             settings.default_threshold = fraction
         else:
             settings.thresholds[metric] = fraction
-    comparisons = compare.compare(
-        compare.load_side(args.baseline), compare.load_side(args.current), settings
-    )
-    print(compare.render(comparisons, args.format, everything=args.all))
-    return compare.exit_code(comparisons)
+    return settings
 
 
 def threshold(text: str) -> tuple[str | None, float]:
@@ -501,23 +523,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comparing.add_argument("baseline", metavar="BASELINE")
     comparing.add_argument("current", metavar="CURRENT")
-    comparing.add_argument(
-        "--threshold", type=threshold, action="append", metavar="[METRIC=]PCT",
-        help="timing ratio past which a significant change counts, in percent (10); "
-        "repeat as peak_mem_mb=25 for one metric",
-    )  # fmt: skip
-    comparing.add_argument(
-        "--acc-tolerance", type=positive_float, default=compare.DEFAULT_ACC_TOLERANCE_PTS,
-        metavar="POINTS", help="accuracy drop, in points, that counts as a regression (1.0)",
-    )  # fmt: skip
+    add_verdict_flags(comparing)
     comparing.add_argument(
         "--normalize", action="store_true",
         help="divide each run's times by its calibration workload's before comparing",
     )  # fmt: skip
-    comparing.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    comparing.add_argument("--all", action="store_true", help="show the ok comparisons too")
     comparing.set_defaults(handler=cmd_compare)
+
+    timing_ab = commands.add_parser(
+        "ab",
+        help="time two commits side by side in alternating rounds, then compare them",
+        description="Check out BASE and CURRENT into temporary git worktrees and time the "
+        "suite's jobs at each, in fresh processes of this environment, in alternating "
+        "rounds (A B, B A, ...); then compare B with A, testing on the rounds. Exit codes "
+        "as compare's.",
+    )
+    timing_ab.add_argument("base", metavar="BASE", help="a commit, branch or tag (A)")
+    timing_ab.add_argument(
+        "current", metavar="CURRENT", nargs="?", default="HEAD", help="B (default: HEAD)"
+    )
+    timing_ab.add_argument("--suite", default="quick", help="the suite to time (quick)")
+    timing_ab.add_argument("--arch", nargs="+", metavar="NAME", help="these architectures only")
+    timing_ab.add_argument(
+        "--rounds", type=positive_int, default=compare.MIN_ROUNDS_FOR_TEST, metavar="N",
+        help=f"rounds a side ({compare.MIN_ROUNDS_FOR_TEST}: the fewest that can be significant)",
+    )  # fmt: skip
+    timing_ab.add_argument("--threads", type=positive_int, default=1, help="torch threads (1)")
+    timing_ab.add_argument("--out", help="where the rounds and the two runs go (runs/ab-TIME)")
+    add_verdict_flags(timing_ab)
+    timing_ab.set_defaults(handler=cmd_ab, normalize=False)
     return parser
+
+
+def add_verdict_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of compare's verdicts and output (compare, ab)."""
+    parser.add_argument(
+        "--threshold", type=threshold, action="append", metavar="[METRIC=]PCT",
+        help="timing ratio past which a significant change counts, in percent (10); "
+        "repeat as peak_mem_mb=25 for one metric",
+    )  # fmt: skip
+    parser.add_argument(
+        "--acc-tolerance", type=positive_float, default=compare.DEFAULT_ACC_TOLERANCE_PTS,
+        metavar="POINTS", help="accuracy drop, in points, that counts as a regression (1.0)",
+    )  # fmt: skip
+    parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    parser.add_argument("--all", action="store_true", help="show the ok comparisons too")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ kind:
 - timing (latency or step time, and peak memory): ``regressed`` or
   ``improved`` needs both a ratio of medians beyond the metric's threshold
   (default 10%) and significance: a two-sided Mann-Whitney U test (p < 0.05)
-  on the round medians of a run timed in rounds (too few rounds: ``too few
+  on the round medians where both runs were timed in rounds (too few: ``too few
   rounds to test``), else on the raw samples of one process (as asv does),
   or non-overlapping intervals (median ± IQR/2) when the samples are missing.
   Peak memory has a single value per row: the threshold alone, and 1 MiB;
@@ -307,17 +307,18 @@ def compare_row(
 def compare_timing(
     label: str, metric: str, base: pd.Series, cur: pd.Series, settings: Settings, scale: float
 ) -> Comparison:
-    """A timing's verdict: past the threshold and significant. Where a side was timed in
-    rounds (run --rounds), the unit of the test is the round (its median): calls within a
-    round are not independent; with fewer than MIN_ROUNDS_FOR_TEST a side, a shift past
-    the threshold is UNTESTED. Otherwise the calls' samples, or without them the
-    intervals (median +/- IQR/2)."""
+    """A timing's verdict: past the threshold and significant. Where both sides were
+    timed in rounds (run --rounds, ab), the unit of the test is the round (its median):
+    calls within a round are not independent; with fewer than MIN_ROUNDS_FOR_TEST a side,
+    a shift past the threshold is UNTESTED. Otherwise (a side of one round, such as an
+    older baseline) the calls' samples, or without them the intervals (median +/-
+    IQR/2)."""
     b, c = float(base[metric]), float(cur[metric]) * scale
     ratio = c / b
     verdict = shift(ratio, settings.threshold(metric))
     base_rounds, cur_rounds = base.get("rounds") or [], cur.get("rounds") or []
     base_samples, cur_samples = base.get("samples") or [], cur.get("samples") or []
-    if max(len(base_rounds), len(cur_rounds)) > 1:
+    if min(len(base_rounds), len(cur_rounds)) > 1:
         counts = f"{len(base_rounds)} and {len(cur_rounds)} rounds"
         if min(len(base_rounds), len(cur_rounds)) < MIN_ROUNDS_FOR_TEST:
             untested = Verdict.OK if verdict is Verdict.OK else Verdict.UNTESTED

@@ -298,3 +298,14 @@ def test_the_test_is_scipys_mann_whitney():
     expected = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")
     assert compare.mann_whitney_p(a, b) == pytest.approx(expected.pvalue)
     assert compare.mann_whitney_p([1, 2, 3, 4], [5, 6, 7, 8]) == pytest.approx(2 / 70)  # exact
+
+
+def test_rounds_on_one_side_only_fall_back_to_the_calls():
+    """An older baseline has no round medians: the gate keeps its call-level test."""
+    base = timing(10.0, 0.3)
+    base.pop(ROUNDS_COLUMN, None)
+    slower = in_rounds([13.0, 13.1, 12.9])
+    (item,) = [
+        c for c in compare.compare(side([base]), side([slower])) if c.metric == "time_median_ms"
+    ]
+    assert item.verdict == "regressed" and "calls of one process" in item.note
