@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import shlex
 import sys
@@ -127,7 +128,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError) as error:
         raise UserError(str(error)) from None
     threads = args.threads or torch.get_num_threads()
+    if threads > (os.cpu_count() or threads):
+        log.warning(
+            "--threads %d is more than this machine's %d CPUs: the timings will measure "
+            "the threads waiting for each other", threads, os.cpu_count(),
+        )  # fmt: skip
     torch.set_num_threads(threads)
+    if args.out is not None and not args.out.strip():
+        raise UserError("--out is empty: give a run directory, or leave it out")
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
     executor = make_executor(args, suite)
     data_root, cache_dir = args.data_root, args.cache_dir
@@ -346,12 +354,12 @@ def positive_ints(text: str) -> tuple[int, ...]:
 
 
 def positive_float(text: str) -> float:
-    """An argparse type: a number above 0."""
+    """An argparse type: a finite number above 0."""
     try:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
+    if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
     return value
 

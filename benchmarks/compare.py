@@ -73,6 +73,7 @@ class Verdict(TextEnum):
 
     REGRESSED = "regressed"
     CHANGED = "changed"
+    UNMEASURED = "not measured"  # in CURRENT, where the baseline has it (a crash, say)
     MISSING = "missing"
     NEW = "new"
     IMPROVED = "improved"
@@ -80,7 +81,7 @@ class Verdict(TextEnum):
     OK = "ok"
 
 
-FAILING = (Verdict.REGRESSED, Verdict.CHANGED)
+FAILING = (Verdict.REGRESSED, Verdict.CHANGED, Verdict.UNMEASURED)
 
 
 @dataclass
@@ -140,9 +141,13 @@ def load_pytest_benchmark(path: Path) -> Side:
         raise UserError(f"{path} is not JSON: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise UserError(f"{path} is neither an archbench run nor a pytest-benchmark file")
-    threads = (data.get("machine_info") or {}).get("torch_threads", 0)
+    machine = data.get("machine_info") or {}
+    if not isinstance(machine, dict) or not isinstance(machine.get("torch_threads", 0), int):
+        raise UserError(f"{path}: machine_info is not a table with torch_threads a whole number")
+    threads, calibration = machine.get("torch_threads", 0), machine.get("archbench_calibration_s")
+    if calibration is not None and not (isinstance(calibration, int | float) and calibration > 0):
+        raise UserError(f"{path}: archbench_calibration_s is {calibration!r}, not seconds")
     rows = [benchmark_row(bench, threads, path) for bench in data["benchmarks"]]
-    calibration = (data.get("machine_info") or {}).get("archbench_calibration_s")
     return Side(str(path), pool_seeds(pd.DataFrame(rows)), calibration)
 
 
@@ -287,6 +292,14 @@ def compare_row(
 ) -> list[Comparison]:
     label = job_label(base)
     out = []
+    for metric in (*EXACT, *TIMES, *MEMORY):
+        if present(base.get(metric)) and not present(cur.get(metric)):
+            failed = present(cur.get("status")) and cur.get("status") != "ok"
+            why = f": {cur['status']}: {cur.get('message')}" if failed else ""
+            out.append(
+                Comparison(label, metric, float(base[metric]), None, None, Verdict.UNMEASURED,
+                           f"not in current{why}"[:200])
+            )  # fmt: skip
     for metric in EXACT:
         if present(base.get(metric)) and present(cur.get(metric)):
             b, c = float(base[metric]), float(cur[metric])

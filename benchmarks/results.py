@@ -180,6 +180,8 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
     if path.suffix == ".jsonl":
         records = read_rows(path)
     else:
+        if not path.read_bytes().endswith(b"\n"):
+            raise UserError(f"{path} ends in a line cut short (a crash while copying it?)")
         try:
             records = pd.read_csv(path).to_dict("records")
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -191,6 +193,9 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
     check_schema_versions(records, path)
     table = to_frame(records, samples=samples)
     check_numbers(table, path)
+    unknown = sorted(set(table["status"].dropna().astype(str)) - {str(s) for s in Status})
+    if unknown:
+        raise UserError(f"{path}: unknown status {unknown}; a row's is one of {list(Status)}")
     if samples and path.suffix != ".jsonl":  # a results.csv: the raw timings are beside it
         beside = path.parent / ROWS_FILE
         timed = read_rows(beside) if beside.exists() else []
@@ -201,12 +206,23 @@ def load(path: str | Path, *, samples: bool = False) -> pd.DataFrame:
         for column in RAW_COLUMNS:
             if column not in table:
                 table[column] = None
+    for column in RAW_COLUMNS if samples else ():
+        if not all(map(is_number_list, table[column])):
+            raise UserError(f"{path}: {column} holds something other than lists of numbers")
     return table
 
 
-def check_numbers(table: pd.DataFrame, path: Path) -> None:
-    """UserError when a column of numbers holds text ('fast' where a time belongs)."""
-    for name in numeric_columns():
+def is_number_list(value: object) -> bool:
+    """Whether a raw timing cell is empty or a list of numbers."""
+    if not isinstance(value, list):
+        return not present(value)
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+
+
+def check_numbers(table: pd.DataFrame, path: Path, names: Iterable[str] | None = None) -> None:
+    """UserError when a column of numbers (``names``, default the schema's) holds text
+    ('fast' where a time belongs)."""
+    for name in numeric_columns() if names is None else names:
         if name not in table or pd.api.types.is_numeric_dtype(table[name]):
             continue
         numbers = pd.to_numeric(table[name], errors="coerce")
@@ -311,6 +327,7 @@ def read_curves(path: Path) -> pd.DataFrame:
     missing = [c for c in (*key_fields(without=SETTINGS), *CURVE_COLUMNS) if c not in curves]
     if len(curves) and missing:
         raise UserError(f"{path} lacks the columns {missing}: not curves of archbench")
+    check_numbers(curves, path, [*numeric_columns(), *CURVE_COLUMNS])
     return curves
 
 

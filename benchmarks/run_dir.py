@@ -98,8 +98,11 @@ def locked(out: Path) -> Iterator[None]:
             break
         os.close(descriptor)  # its holder removed the file as we opened it: take the new one
     try:
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, json.dumps(holder_record()).encode())
+        try:
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, json.dumps(holder_record()).encode())
+        except OSError as error:
+            raise UserError(f"cannot write to {out}: {error.strerror or error}") from None
         yield
     finally:
         path.unlink(missing_ok=True)  # before unlocking: a waiting run then opens a new file

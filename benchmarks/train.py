@@ -75,10 +75,22 @@ class TrainConfig:
             raise ValueError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}"
             )
-        if self.lr <= 0 or not 0 <= self.warmup < 1 or not 0 <= self.label_smoothing < 1:
-            raise ValueError("lr must be positive, warmup and label_smoothing in [0, 1)")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ValueError(f"time_budget_s must be positive, not {self.time_budget_s}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a positive number, not {self.lr}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), not {self.warmup}")
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.momentum < 1:
+            raise ValueError("label_smoothing and momentum must be in [0, 1)")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be 0 or more, not {self.weight_decay}")
+        if self.time_budget_s is not None and not 0 < self.time_budget_s < math.inf:
+            raise ValueError(f"time_budget_s must be a positive number, not {self.time_budget_s}")
+        if self.target_accuracy is not None and not 0 <= self.target_accuracy <= 1:
+            raise ValueError(f"target_accuracy is a fraction in [0, 1], not {self.target_accuracy}")
+        if self.train_subset is not None and self.train_subset < 2:
+            raise ValueError(f"train_subset must be at least 2 images, not {self.train_subset}")
+        if self.eval_batch_size < 1:
+            raise ValueError(f"eval_batch_size must be positive, not {self.eval_batch_size}")
         if not 0 <= self.curriculum_epochs < self.epochs:
             raise ValueError(
                 f"curriculum_epochs must be in [0, epochs), not {self.curriculum_epochs}"

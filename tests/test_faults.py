@@ -6,12 +6,14 @@ traceback, and a run never loses a row it finished.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
 import re
 import resource
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from benchmarks import results, run_dir, runner
 from benchmarks.data import load_images, sort_of_clevr
 from benchmarks.errors import UserError
 from benchmarks.measure import memory
-from benchmarks.schema import Status
+from benchmarks.schema import SAMPLES_COLUMN, Status
 from benchmarks.suites import Entry, Suite, parse_suite
 
 from helpers import (
@@ -76,6 +78,17 @@ ONE_NET = 'architectures = ["resnet20"]\n'
             'architectures = [{arch = "resnet20", config = {depth = 20.0}}]',
             r"resnet20: config depth = 20.0: expected an integer",
         ),
+        (ONE_NET + 'device = "meta"', r"device must be one of auto, cpu, cuda, not 'meta'"),
+        (ONE_NET + "measure = []", r"measure must list at least one"),
+        (ONE_NET + "[training]\ntrain_subset = 0", r"train_subset must be at least 2"),
+        (ONE_NET + "[training]\ntarget_accuracy = 5", r"target_accuracy is a fraction"),
+        (ONE_NET + "[training]\ntarget_accuracy = -0.5", r"target_accuracy is a fraction"),
+        (ONE_NET + "[training]\nlr = nan", r"lr must be a positive number, not nan"),
+        (ONE_NET + "[training]\nweight_decay = -1", r"weight_decay must be 0 or more"),
+        (ONE_NET + "[training]\nmomentum = 1.5", r"momentum must be in \[0, 1\)"),
+        (ONE_NET + "[training]\neval_batch_size = 0", r"eval_batch_size must be positive"),
+        (ONE_NET + "[timing]\nmin_time_s = -5", r"min_time_s must be 0 or more seconds"),
+        (ONE_NET + "[timing]\nmin_time_s = nan", r"min_time_s must be 0 or more seconds"),
     ],
 )
 def test_a_suite_of_wrong_types_is_refused_naming_key_value_and_type(text, message):
@@ -135,27 +148,26 @@ def test_a_curves_file_cut_short_is_repaired_the_same_way(tmp_path):
 
 class FullDisk:
     """A directory whose disk fills up on demand: a small tmpfs when this test may mount
-    one (root), else a file-size limit (RLIMIT_FSIZE) on this process."""
+    one (root), else a file-size limit (RLIMIT_FSIZE). Filling happens in the child
+    process that runs archbench (a limit in pytest's own process would stop its output)."""
 
     def __init__(self, root: Path, kind: str) -> None:
         self.root, self.kind = root, kind
-        self.limits = resource.getrlimit(resource.RLIMIT_FSIZE)
 
-    def fill(self, growing: Path) -> None:
+    def fill(self, growing: Path | None = None) -> None:
+        """No more room: the tmpfs filled, or no file may grow past what ``growing``
+        holds now (or past a byte). Called in the child."""
         if self.kind == "tmpfs":
-            with (self.root / "filler").open("wb") as filler:
-                try:
-                    while True:
-                        filler.write(b"\0" * 65536)
-                        filler.flush()
-                except OSError:
-                    pass
-        else:  # no file may grow past what ``growing`` holds now
-            resource.setrlimit(resource.RLIMIT_FSIZE, (growing.stat().st_size + 10, self.limits[1]))
+            with (self.root / "filler").open("wb") as filler, contextlib.suppress(OSError):
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+        else:
+            size = growing.stat().st_size + 10 if growing else 1
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
 
     def free(self) -> None:
         (self.root / "filler").unlink(missing_ok=True)
-        resource.setrlimit(resource.RLIMIT_FSIZE, self.limits)
 
 
 def can_mount_tmpfs(path: Path) -> bool:
@@ -178,29 +190,58 @@ def full_disk(request, tmp_path):
         subprocess.run(["umount", str(root)], check=True)
 
 
-def test_a_full_disk_while_appending_loses_no_row(tiny_suite, full_disk, monkeypatch, capsys):
-    out = full_disk.root / "run"
-    measure = runner.execute
-    measured = []
+def run_filling(disk: FullDisk, argv: list[str], after_rows: int) -> subprocess.CompletedProcess:
+    """archbench ARGV in a child process whose disk fills once ``after_rows`` jobs are
+    measured (0: before anything is written)."""
+    code = (
+        "import sys, test_faults\n"
+        f"sys.exit(test_faults.filling_main({str(disk.root)!r}, {disk.kind!r}, {argv!r}, "
+        f"{after_rows}))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), ""])}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
 
-    def fill_after_the_first_row(job, calibration=None):
-        if measured:  # the first row is on disk: the disk fills up before the second's
-            full_disk.fill(out / results.ROWS_FILE)
+
+def filling_main(root: str, kind: str, argv: list[str], after_rows: int) -> int:
+    """The child of run_filling."""
+    disk, measure, measured = FullDisk(Path(root), kind), runner.execute, []
+    out = Path(argv[argv.index("--out") + 1])
+
+    def fill_first(job, calibration=None):
+        if len(measured) == after_rows:
+            disk.fill(out / results.ROWS_FILE)
         measured.append(job)
         return measure(job, calibration)
 
-    monkeypatch.setattr(runner, "execute", fill_after_the_first_row)
-    assert run_tiny(tiny_suite, out) == 2
-    error = capsys.readouterr().err.strip()
-    assert "\n" not in error and ("No space left" in error or "File too large" in error)
+    runner.execute = fill_first
+    if after_rows == 0:
+        disk.fill()
+    return run_cli(argv)
+
+
+def test_a_full_disk_while_appending_loses_no_row(tiny_suite, full_disk):
+    out = full_disk.root / "run"
+    argv = ["run", "--suite", tiny_suite, "--out", str(out), "--threads", "1", "--no-plots"]
+    child = run_filling(full_disk, argv, after_rows=1)  # the first row on disk, not the second
+    assert child.returncode == 2, child.stderr
+    error = child.stderr.strip().splitlines()[-1]
+    assert "No space left" in error or "File too large" in error
     assert "--resume" in error  # the append failed, or (room left in a tmpfs page) results.csv
+    assert "Traceback" not in child.stderr
     assert (out / results.ROWS_FILE).read_bytes().endswith(b"\n")  # whole lines only
     assert not list(out.glob("tmp*.tmp"))
     full_disk.free()
-    monkeypatch.undo()
     assert run_tiny(tiny_suite, out, "--resume") == 0
     keys = job_keys(out)
     assert len(keys) == len(set(keys)) == 2
+
+
+def test_a_full_disk_before_the_run_is_one_line(tiny_suite, full_disk):
+    out = full_disk.root / "run"
+    argv = ["run", "--suite", tiny_suite, "--out", str(out), "--no-plots"]
+    child = run_filling(full_disk, argv, after_rows=0)
+    assert child.returncode == 2 and "Traceback" not in child.stderr, child.stderr
+    assert "cannot write" in child.stderr.strip().splitlines()[-1]  # the lock, or the plan
 
 
 def test_a_second_run_in_the_same_directory_is_refused_naming_the_first(
@@ -331,11 +372,16 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path, caplog, damage):
     assert load_images(name, cache_dir=cache).classes == first.classes  # stored whole again
 
 
-def test_a_garbage_sort_of_clevr_cache_entry_is_rebuilt(tmp_path, caplog):
+@pytest.mark.parametrize("damage", ["garbage", "wrong shapes"])
+def test_a_damaged_sort_of_clevr_cache_entry_is_rebuilt(tmp_path, caplog, damage):
     cache = tmp_path / "cache"
     first = sort_of_clevr.load(300, cache_dir=cache, canvas=sort_of_clevr.SMALL)
     (entry,) = cache.glob("*.npz")
-    entry.write_bytes(b"garbage")
+    if damage == "garbage":
+        entry.write_bytes(b"garbage")
+    else:
+        shapes = {"images": (3,), "scenes": (2,), "questions": (1, 1)}
+        np.savez(entry, **{key: np.zeros(shape, np.uint8) for key, shape in shapes.items()})
     again = sort_of_clevr.load(300, cache_dir=cache, canvas=sort_of_clevr.SMALL)
     assert torch.equal(again.images, first.images) and "discarded" in caplog.text
 
@@ -516,3 +562,72 @@ def test_suite_paths_that_are_not_suite_files_are_one_line(tmp_path, capsys):
     latin.write_bytes('description = "caf\xe9"\narchitectures = ["resnet20"]\n'.encode("latin-1"))
     assert run_cli(["run", "--suite", str(latin), "--out", str(tmp_path / "r")]) == 2
     assert "is not UTF-8 text" in one_line_error(capsys)
+
+
+def test_flags_out_of_range_are_one_line(tiny_suite, tmp_path, capsys, caplog):
+    out = str(tmp_path / "run")
+    assert run_cli(["run", "--suite", tiny_suite, "--time-budget", "inf", "--out", out]) == 2
+    assert "expected a positive number, not 'inf'" in one_line_error(capsys)
+    threads = str(10 * (os.cpu_count() or 1))
+    assert run_cli(["run", "--suite", tiny_suite, "--threads", threads, "--out", ""]) == 2
+    assert "--out is empty" in one_line_error(capsys)
+    assert f"--threads {threads} is more than this machine's" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("machine", "message"),
+    [([1], "machine_info is not a table"), ({"archbench_calibration_s": "fast"}, "not seconds")],
+)
+def test_a_malformed_pytest_benchmark_machine_is_one_line(tmp_path, capsys, machine, message):
+    path = tmp_path / "bench.json"
+    bench = {"fullname": "t", "stats": {"median": 0.1, "iqr": 0.01}}
+    path.write_text(json.dumps({"machine_info": machine, "benchmarks": [bench]}))
+    assert run_cli(["compare", "--normalize", str(path), str(path)]) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_a_job_that_failed_now_fails_the_comparison(tmp_path, capsys):
+    base = write_run(tmp_path / "base", [result_row("resnet20", "resnet")])
+    crashed = result_row("resnet20", "resnet", status="failed", message="RuntimeError: boom")
+    for metric in ("params", "macs", "flops", "time_median_ms", "time_p90_ms", "peak_mem_mb"):
+        crashed.pop(metric)
+    current = write_run(tmp_path / "current", [crashed])
+    assert run_cli(["compare", str(base), str(current)]) == 1
+    printed = capsys.readouterr().out
+    assert "not measured" in printed and "failed: RuntimeError: boom" in printed
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("cut", "ends in a line cut short"),
+        ("status", "unknown status ['weird']"),
+        ("samples", "time_samples_ms holds something other than lists of numbers"),
+    ],
+)
+def test_more_malformed_rows_are_one_line(good_run, capsys, damage, message):
+    rows = good_run / results.ROWS_FILE
+    if damage == "cut":
+        rows.unlink()
+        csv = good_run / results.RESULTS_FILE
+        csv.write_bytes(csv.read_bytes()[:-20])
+        target = csv
+    else:
+        records = results.read_rows(rows)
+        records[0] = (
+            {**records[0], "status": "weird"}
+            if damage == "status"
+            else {**records[0], SAMPLES_COLUMN: ["a", "b"]}
+        )
+        rows.write_text("".join(json.dumps(r) + "\n" for r in records))
+        target = good_run
+    assert run_cli(["compare", str(target), str(target)]) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_curves_with_text_where_numbers_belong_are_left_out(good_run, capsys):
+    curves = good_run / results.CURVES_FILE
+    (record,) = results.read_rows(curves)
+    curves.write_text(json.dumps({**record, "epoch": "one"}) + "\n")
+    assert run_cli(["report", str(good_run)]) == 0
+    assert "column epoch holds text" in capsys.readouterr().err

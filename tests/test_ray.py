@@ -65,7 +65,8 @@ MACHINE = {
     c.name for part in (Times, Node) for c in columns() if c.name in part.__dataclass_fields__
 }
 VARYING = MACHINE | {
-    "peak_mem_mb", "started_at", "duration_s", "time_samples_ms", "train_time_s",
+    "peak_mem_mb", "started_at", "duration_s", "time_samples_ms", "time_round_medians_ms",
+    "train_time_s",
     "train_samples_per_s", "train_hw_efficiency",
 }  # fmt: skip
 

@@ -53,7 +53,7 @@ def cached(
             **{key: getattr(dataset, key).numpy() for key in IMAGE_ARRAYS},
         }
 
-    stored = cached_arrays(path, arrays, IMAGE_ARRAYS)
+    stored = cached_arrays(path, arrays, IMAGE_ARRAYS, images_consistent)
     return ImageDataset(
         name=name,
         classes=tuple(str(c) for c in stored["classes"]),
@@ -65,22 +65,35 @@ def cached(
 IMAGE_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
+def images_consistent(arrays: dict[str, np.ndarray]) -> bool:
+    """(N, C, H, W) images with one label each, in both splits, and the same sample shape."""
+    splits = [(arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in ("train", "test")]
+    shapes = {images.shape[1:] for images, _ in splits}
+    return len(shapes) == 1 and all(
+        images.ndim == 4 and labels.shape == images.shape[:1] for images, labels in splits
+    )
+
+
 def cached_arrays(
-    path: Path, build: Callable[[], dict[str, np.ndarray]], expected: Iterable[str] = ()
+    path: Path,
+    build: Callable[[], dict[str, np.ndarray]],
+    expected: Iterable[str] = (),
+    consistent: Callable[[dict[str, np.ndarray]], bool] = lambda arrays: True,
 ) -> dict[str, np.ndarray]:
-    """The arrays stored at ``path`` (an .npz holding at least ``expected``), or ``build()``'s,
-    stored there for next time. An entry that cannot be read (cut short, not an .npz, not
-    what it should hold) is discarded and built again; a cache that cannot be written (a
-    file, read-only, a full disk) is gone without, with a warning."""
+    """The arrays stored at ``path`` (an .npz holding at least ``expected``, ``consistent``
+    in their shapes), or ``build()``'s, stored there for next time. An entry that cannot be
+    read (cut short, not an .npz, not what it should hold) is discarded and built again; a
+    cache that cannot be written (a file, read-only, a full disk) is gone without, with a
+    warning."""
     if path.exists():
         try:
             with np.load(path) as stored:
                 arrays = {key: stored[key] for key in stored.files}
             missing = set(expected) - set(arrays)
-            if not missing:
+            if not missing and consistent(arrays):
                 log.info("decoded data from the cache %s", path)
                 return arrays
-            problem = f"lacks {sorted(missing)}"
+            problem = f"lacks {sorted(missing)}" if missing else "arrays of the wrong shapes"
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             problem = f"{type(error).__name__}: {error}"
         log.warning("discarded the cache entry %s (%s); building it again", path, problem)

@@ -261,7 +261,7 @@ def load(
         data = generate(size, TEST_SIZE, SEED, canvas)
         return {key: getattr(data, key).numpy() for key in ARRAYS}
 
-    stored = cached_arrays(path, arrays, ARRAYS)
+    stored = cached_arrays(path, arrays, ARRAYS, consistent)
     return SortOfClevr(
         f"{name}:{size}",
         test_size=TEST_SIZE,
@@ -272,6 +272,16 @@ def load(
 
 
 ARRAYS = ("images", "scenes", "questions")  # what a generated set is made of (and cached)
+
+
+def consistent(arrays: dict[str, np.ndarray]) -> bool:
+    """Images (N, 3, H, W), scenes (N, 6, 3) and questions (N, 20, 4) of one N."""
+    images, scenes, questions = (arrays[key] for key in ARRAYS)
+    return (
+        images.ndim == 4
+        and scenes.shape == (len(images), len(COLOURS), 3)
+        and questions.shape == (len(images), 2 * QUESTIONS_PER_KIND, 4)
+    )
 
 
 def generate(

@@ -9,6 +9,7 @@ and ``min_time_s`` seconds are reached, or at ``max_samples``.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,8 @@ class TimingConfig:
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.min_samples < 1 or self.max_samples < self.min_samples:
             raise ValueError(f"invalid timing settings {self}")
+        if not 0 <= self.min_time_s < math.inf:
+            raise ValueError(f"min_time_s must be 0 or more seconds, not {self.min_time_s}")
 
 
 DEFAULT_TIMING = TimingConfig()

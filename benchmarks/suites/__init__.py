@@ -59,6 +59,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MEASUREMENTS = ("flops", "time", "memory", "accuracy")
+DEVICES = ("auto", "cpu", "cuda")
 BACKEND_KEYS = Backend.names()
 ENTRY_KEYS = {
     "arch", "config", "dataset", "dtype", "batch_sizes", "training", "train_batch_size",
@@ -134,6 +135,10 @@ class Suite:
             check_dtype_name(self.dtype_for(entry))
         if self.input_size is not None and self.input_size < 1:
             raise UserError(f"input_size must be positive, not {self.input_size}")
+        if self.device not in DEVICES:
+            raise UserError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if not self.measure:
+            raise UserError(f"measure must list at least one of {', '.join(MEASUREMENTS)}")
         unknown = sorted(set(self.measure) - set(MEASUREMENTS))
         if unknown:
             raise UserError(f"unknown measurement {unknown}; choose from {', '.join(MEASUREMENTS)}")
