@@ -183,9 +183,7 @@ def report_run(path: str | Path, *, failure_is_fatal: bool = True) -> int:
 
     After ``archbench run`` (not fatal) a failure here is one line and exit code 1:
     the results are already on disk."""
-    run = results.load_run(path)
-    for problem in run.left_out:
-        print(f"archbench: left out: {problem}", file=sys.stderr)
+    run = load_run(path)
     try:
         drawn = plots.draw(run)
         written = report.write_report(run, drawn)
@@ -209,11 +207,16 @@ def print_drawn(drawn: plots.Drawn) -> None:
         print(f"  not drawn: {name}: {why}")
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
-    run = results.load_run(args.run_dir)
+def load_run(path: str | Path) -> results.Run:
+    """A run for the figures and report, saying on stderr what of it could not be read."""
+    run = results.load_run(path)
     for problem in run.left_out:
         print(f"archbench: left out: {problem}", file=sys.stderr)
-    print_drawn(plots.draw(run))
+    return run
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    print_drawn(plots.draw(load_run(args.run_dir)))
     return 0
 
 
