@@ -100,6 +100,8 @@ def build_suite(args: argparse.Namespace) -> Suite:
                     e,
                     training={**e.training, **budget},
                     seeds=None if args.seeds else e.seeds,  # --seeds: every net's
+                    batch_sizes=None if args.batch_sizes else e.batch_sizes,  # likewise
+                    train_batch_size=e.train_batch_size if args.train_batch_size is None else None,
                 )
                 for e in entries
             ),
@@ -127,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device = resolve_device(suite.device)
     except (RuntimeError, ValueError) as error:
         raise UserError(str(error)) from None
-    threads = args.threads or torch.get_num_threads()
+    threads = args.threads or (1 if counts_instructions(suite) else torch.get_num_threads())
     if threads > (os.cpu_count() or threads):
         log.warning(
             "--threads %d is more than this machine's %d CPUs: the timings will measure "
@@ -137,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out is not None and not args.out.strip():
         raise UserError("--out is empty: give a run directory, or leave it out")
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
-    executor = make_executor(args, suite)
+    executor = make_executor(args, suite, device, threads)
     data_root, cache_dir = args.data_root, args.cache_dir
     if args.executor == "ray":  # workers elsewhere: paths as the driver sees them
         data_root = os.path.abspath(data_root or DEFAULT_DATA_ROOT)
@@ -153,8 +155,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return max(status, report_run(out, failure_is_fatal=False))
 
 
-def make_executor(args: argparse.Namespace, suite: Suite) -> runner.Executor:
-    """The executor ``--executor`` (or ``--isolate``) names, with its options."""
+def counts_instructions(suite: Suite) -> bool:
+    return "instructions" in suite.measure
+
+
+def make_executor(
+    args: argparse.Namespace, suite: Suite, device: torch.device, threads: int
+) -> runner.Executor:
+    """The executor ``--executor`` (or ``--isolate``) names, with its options; the one
+    valgrind process of callgrind when the run counts instructions."""
+    if counts_instructions(suite):
+        elsewhere = args.isolate or args.executor != "inprocess" or args.rounds > 1
+        if elsewhere or device.type != "cpu" or threads != 1:
+            raise UserError(
+                "instructions are counted on this machine's CPU with one thread, once, in one "
+                "valgrind process: use --device cpu --threads 1, without --executor, "
+                "--isolate or --rounds"
+            )
+        from benchmarks.callgrind_executor import CallgrindExecutor
+
+        return CallgrindExecutor()
     if args.isolate and args.executor not in ("inprocess", "isolate"):
         raise UserError(f"--isolate and --executor {args.executor} contradict each other")
     kind = "isolate" if args.isolate else args.executor
@@ -263,9 +283,9 @@ def compare_settings(args: argparse.Namespace) -> compare.Settings:
 def threshold(text: str) -> tuple[str | None, float]:
     """An argparse type: '10' (percent, every timing) or 'peak_mem_mb=25'."""
     metric, _, percent = text.rpartition("=")
-    known = (*compare.TIMES, *compare.MEMORY)
+    known = (*compare.TIMES, *compare.MEMORY, *compare.INSTRUCTIONS)
     if metric and metric not in known:
-        raise argparse.ArgumentTypeError(f"no timing metric {metric!r}; choose from {known}")
+        raise argparse.ArgumentTypeError(f"{metric!r} has no threshold; choose from {known}")
     return metric or None, positive_float(percent) / 100
 
 
@@ -317,6 +337,9 @@ def print_summary(table: pd.DataFrame) -> None:
         }
     )
     formats = ["", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "", "", ""]
+    if "instructions" in table and table["instructions"].notna().any():  # run --measure instr..
+        summary.insert(len(summary.columns) - 3, "M instr/call", table["instructions"] / 1e6)
+        formats.insert(len(formats) - 3, ",.2f")
     for task in tasks.all_tasks():
         metrics = [m for m in task.metrics if m.column in table and table[m.column].notna().any()]
         if metrics:  # question answering: relational / non-relational (floors)
@@ -442,10 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=("auto", "cpu", "cuda"), help="default: the suite's (auto)"
     )
     run.add_argument(
-        "--batch-sizes", type=positive_ints, metavar="B,B", help="inference batch sizes, e.g. 1,64"
+        "--batch-sizes",
+        type=positive_ints,
+        metavar="B,B",
+        help="inference batch sizes of every net, e.g. 1,64",
     )
     run.add_argument(
-        "--train-batch-size", type=int, metavar="B", help="training-step batch size; 0 for none"
+        "--train-batch-size",
+        type=int,
+        metavar="B",
+        help="training-step batch size of every net; 0 for none",
     )
     run.add_argument(
         "--dtype", choices=tuple(DTYPES),
@@ -510,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--measure",
         type=lambda text: tuple(text.split(",")),
         metavar="M,M",
-        help="what to measure: flops,time,memory,accuracy (default: the suite's)",
+        help="what to measure: flops,time,memory,accuracy (default: the suite's); "
+        "instructions (counted under valgrind) in a run of its own, with flops at most",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -571,7 +601,7 @@ def add_verdict_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=threshold, action="append", metavar="[METRIC=]PCT",
         help="timing ratio past which a significant change counts, in percent (10); "
-        "repeat as peak_mem_mb=25 for one metric",
+        "repeat as peak_mem_mb=25 or instructions=0.5 (default 1) for one metric",
     )  # fmt: skip
     parser.add_argument(
         "--acc-tolerance", type=positive_float, default=compare.DEFAULT_ACC_TOLERANCE_PTS,

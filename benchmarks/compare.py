@@ -7,6 +7,8 @@ and backend settings must match) and compared metric by metric, each of one
 kind:
 
 - exact (params, MACs, FLOPs): any difference is ``changed``;
+- counted (instructions, by callgrind): ``regressed`` or ``improved`` past a
+  threshold (default 1%); no test, the count hardly moves between runs;
 - timing (latency or step time, and peak memory): ``regressed`` or
   ``improved`` needs both a ratio of medians beyond the metric's threshold
   (default 10%) and significance: a two-sided Mann-Whitney U test (p < 0.05)
@@ -57,10 +59,12 @@ from benchmarks.schema import (
 POOLED = ("seed",)  # the seeds of one job are pooled: the key without them
 LABEL_DETAILS = ("mode", "batch_size", "dataset", "device", "dtype", *SETTINGS, "threads")
 EXACT = ("params", "macs", "flops")
+INSTRUCTIONS = ("instructions",)
 TIMES = ("time_median_ms",)
 MEMORY = ("peak_mem_mb",)
 ACCURACY = ("test_acc",)
 DEFAULT_THRESHOLD = 0.10
+DEFAULT_INSTRUCTION_THRESHOLD = 0.01
 DEFAULT_ACC_TOLERANCE_PTS = 1.0
 SIGNIFICANCE = 0.05
 MEMORY_FLOOR_MB = 1.0
@@ -112,6 +116,9 @@ class Settings:
     normalize: bool = False
 
     def threshold(self, metric: str) -> float:
+        """The metric's own threshold, else the instructions' default or the timings'."""
+        if metric in INSTRUCTIONS:
+            return self.thresholds.get(metric, DEFAULT_INSTRUCTION_THRESHOLD)
         return self.thresholds.get(metric, self.default_threshold)
 
 
@@ -292,7 +299,7 @@ def compare_row(
 ) -> list[Comparison]:
     label = job_label(base)
     out = []
-    for metric in (*EXACT, *TIMES, *MEMORY):
+    for metric in (*EXACT, *INSTRUCTIONS, *TIMES, *MEMORY):
         if present(base.get(metric)) and not present(cur.get(metric)):
             failed = present(cur.get("status")) and cur.get("status") != "ok"
             why = f": {cur['status']}: {cur.get('message')}" if failed else ""
@@ -304,6 +311,11 @@ def compare_row(
         if present(base.get(metric)) and present(cur.get(metric)):
             b, c = float(base[metric]), float(cur[metric])
             verdict = Verdict.OK if b == c else Verdict.CHANGED
+            out.append(Comparison(label, metric, b, c, c / b if b else None, verdict))
+    for metric in INSTRUCTIONS:
+        if present(base.get(metric)) and present(cur.get(metric)):
+            b, c = float(base[metric]), float(cur[metric])
+            verdict = shift(c / b, settings.threshold(metric)) if b else Verdict.OK
             out.append(Comparison(label, metric, b, c, c / b if b else None, verdict))
     for metric in TIMES:
         if present(base.get(metric)) and present(cur.get(metric)):
@@ -411,7 +423,7 @@ def value_text(metric: str, value: float | None, ratio: bool = False) -> str:
     ratios to 4 significant digits without exponents (123,457 ms, 0.01235 ms, 1.053)."""
     if value is None or pd.isna(value):
         return ""
-    if metric in EXACT:
+    if metric in (*EXACT, *INSTRUCTIONS):
         return f"{value:.6g}" if ratio else f"{round(value):,}"
     if value == 0 or not math.isfinite(value):
         return f"{value:g}"

@@ -31,7 +31,7 @@ import architectures
 from architectures import ArchSpec
 from benchmarks import run_dir, tasks
 from benchmarks.errors import UserError
-from benchmarks.measure import memory
+from benchmarks.measure import instructions, memory
 from benchmarks.measure.calibration import Calibration, calibrate
 from benchmarks.measure.device import (
     Backend,
@@ -276,6 +276,8 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
         counts = replace(counts, step_gflop=flops / 1e9)
     call, compile_s = first_call(job, call, device)
     used = peak_memory(call, device, baseline) if "memory" in job.measure else Memory()
+    if "instructions" in job.measure:
+        counts = replace(counts, instructions=instructions.count(call))
     times = Times(compile_s=compile_s)
     samples: tuple[float, ...] = ()
     round_medians: tuple[float, ...] = ()
@@ -633,10 +635,19 @@ def run_suite(
         dtypes = dict.fromkeys([suite.dtype, *(job.identity.dtype for job in jobs)])
         calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}  # suite's first
         record_session(out, {**environment(device, threads), "suite": suite.name}, calibrations)
-        executor = executor or InProcessExecutor()
+        executor = executor or default_executor(suite)
         return run(
             jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=rounds
         )
+
+
+def default_executor(suite: Suite) -> Executor:
+    """In this process; in one valgrind process when the suite counts instructions."""
+    if "instructions" in suite.measure:
+        from benchmarks.callgrind_executor import CallgrindExecutor  # imports this module
+
+        return CallgrindExecutor()
+    return InProcessExecutor()
 
 
 def announce(suite: Suite, jobs: Sequence[Job], device: torch.device, out: Path) -> None:

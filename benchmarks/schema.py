@@ -247,7 +247,7 @@ def key_fields(without: Collection[str] = ()) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Counts:
-    """What a net costs, independent of the machine."""
+    """What a net costs, whatever else the machine is doing."""
 
     params: int | None = optional("count", "parameters")
     trainable_params: int | None = optional("count", "parameters that require grad")
@@ -260,6 +260,9 @@ class Counts:
     fvcore_uncounted: str | None = optional("", "ops fvcore met but did not count, op:count;...")
     step_gflop: float | None = optional(
         "GFLOP", "FLOPs of one timed call (train: forward + backward, counted)"
+    )
+    instructions: int | None = optional(
+        "instructions/call", "CPU instructions of one timed call, counted by callgrind (1 thread)"
     )
 
 

@@ -12,7 +12,7 @@ import torch
 
 import architectures
 from benchmarks import catalog, results
-from benchmarks.cli import main
+from benchmarks.cli import build_parser, build_suite, main
 
 from helpers import TINY_SUITE, run_cli
 
@@ -152,3 +152,13 @@ def test_inspect_prints_a_per_module_table(capsys):
     out = capsys.readouterr().out
     assert "stages" in out and "40,551,040" in out and "1x64x8x8" in out
     assert run_cli(["inspect", "resnet21"]) == 2
+
+
+def test_batch_size_flags_apply_to_every_net():
+    """The quick suite's fusion nets train at their own batch size (8); the flags, like
+    --seeds, override the entries' own values."""
+    parser = build_parser()
+    args = parser.parse_args(["run", "--batch-sizes", "2", "--train-batch-size", "0"])
+    suite = build_suite(args)
+    assert {suite.train_batch_size_for(entry) for entry in suite.entries} == {0}
+    assert {suite.batch_sizes_for(entry) for entry in suite.entries} == {(2,)}

@@ -19,7 +19,7 @@ but ``architectures``:
     input_size = 32                # square image side; default: each architecture's own
     dataset = "mnist5k"            # mnist5k, cifar10, cifar100, imagefolder:PATH; none: synthetic
     seeds = [0, 1, 2]              # one training row per seed
-    measure = ["flops", "time", "memory", "accuracy"]
+    measure = ["flops", "time", "memory", "accuracy"]  # or ["flops", "instructions"] alone
 
     [training]                     # see benchmarks.train.TrainConfig: the budget and recipe
     epochs = 10                    # the budget is work; time_budget_s caps it for time studies
@@ -58,7 +58,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MEASUREMENTS = ("flops", "time", "memory", "accuracy")
+DEFAULT_MEASURE = ("flops", "time", "memory", "accuracy")
+MEASUREMENTS = (*DEFAULT_MEASURE, "instructions")
+SLOWED_BY_VALGRIND = ("time", "memory", "accuracy")  # not measured with instructions
 DEVICES = ("auto", "cpu", "cuda")
 BACKEND_KEYS = Backend.names()
 ENTRY_KEYS = {
@@ -113,7 +115,7 @@ class Suite:
     input_size: int | None = None
     dataset: str | None = None
     seeds: tuple[int, ...] = (0,)
-    measure: tuple[str, ...] = MEASUREMENTS
+    measure: tuple[str, ...] = DEFAULT_MEASURE
     timing: TimingConfig = field(default_factory=TimingConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     channels_last: bool = False
@@ -142,6 +144,12 @@ class Suite:
         unknown = sorted(set(self.measure) - set(MEASUREMENTS))
         if unknown:
             raise UserError(f"unknown measurement {unknown}; choose from {', '.join(MEASUREMENTS)}")
+        slowed = [name for name in SLOWED_BY_VALGRIND if name in self.measure]
+        if "instructions" in self.measure and slowed:
+            raise UserError(
+                f"instructions are counted under valgrind, which slows everything 50-fold: "
+                f"measure {', '.join(slowed)} in another run (--measure flops,instructions here)"
+            )
         if self.dataset is not None and self.input_size is not None:
             raise UserError("input_size applies to synthetic inputs; a data set fixes its own")
         for seeds in (self.seeds, *(entry.seeds for entry in self.entries if entry.seeds)):
