@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pandas as pd
 import torch
@@ -25,6 +25,7 @@ from benchmarks.errors import UserError
 from benchmarks.measure import memory
 from benchmarks.measure.device import DTYPES, Backend, resolve_device
 from benchmarks.measure.flops import module_table
+from benchmarks.measure.latency import TimingConfig
 from benchmarks.schema import Mode
 from benchmarks.suites import Suite, expand_entries, load_suite, shipped_suites
 
@@ -93,6 +94,10 @@ def build_suite(args: argparse.Namespace) -> Suite:
     }
     budget = {key: value for key, value in budget.items() if value is not None}
     entries = expand_entries(args.arch) if args.arch else suite.entries
+    if args.arch:  # the suite's settings, not its nets: say so where the run announces it
+        suite = suite.replace(
+            description=f"{', '.join(args.arch)} with the {suite.name} suite's settings"
+        )
     try:
         changes = {
             "entries": tuple(
@@ -114,11 +119,24 @@ def build_suite(args: argparse.Namespace) -> Suite:
             "seeds": args.seeds,
             "measure": args.measure,
             "training": dataclasses.replace(suite.training, **budget),
+            "timing": timing_of(args, suite.timing),
             **{flag: getattr(args, flag) for flag in BACKEND_FLAGS},
         }
         return suite.replace(**{key: value for key, value in changes.items() if value is not None})
     except ValueError as error:  # an invalid training budget
         raise UserError(str(error)) from None
+
+
+def timing_of(args: argparse.Namespace, timing: TimingConfig) -> TimingConfig:
+    """The suite's timing settings with the command line's."""
+    samples = args.timing_samples
+    changes = {
+        "warmup": args.timing_warmup,
+        "min_samples": samples,
+        "max_samples": max(samples, timing.max_samples) if samples else None,
+        "min_time_s": args.min_time,
+    }
+    return dataclasses.replace(timing, **{k: v for k, v in changes.items() if v is not None})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -374,6 +392,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def whole_number(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), not {text!r}")
+    return value
+
+
 def positive_ints(text: str) -> tuple[int, ...]:
     """An argparse type: '1,64' -> (1, 64)."""
     return tuple(positive_int(part) for part in text.split(","))
@@ -401,7 +430,11 @@ def seed_list(text: str) -> tuple[int, ...]:
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (exit code 2)."""
+    """An argument parser whose errors are one line (exit code 2), and which takes no
+    abbreviated flags (`--batch-size 3` would silently have been --batch-sizes)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -459,7 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a shipped suite ({', '.join(shipped_suites())}) or a TOML file",
     )
     run.add_argument(
-        "--arch", nargs="+", metavar="NAME", help="architectures to run instead of the suite's"
+        "--arch",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="architectures to run instead of the suite's (the flag may be repeated)",
     )
     run.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), help="default: the suite's (auto)"
@@ -507,6 +544,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--train-subset", type=positive_int, metavar="N", help="train on N images only"
     )
+    run.add_argument(
+        "--timing-warmup", type=whole_number, metavar="N",
+        help="untimed calls before timing (default: the suite's, 5)",
+    )  # fmt: skip
+    run.add_argument(
+        "--timing-samples", type=positive_int, metavar="N",
+        help="timed calls, at least (default: the suite's, 20)",
+    )  # fmt: skip
+    run.add_argument(
+        "--min-time", type=positive_float, metavar="SECONDS",
+        help="time calls for at least this long, up to the suite's max_samples (default: 1)",
+    )  # fmt: skip
     run.add_argument("--out", help="run directory (default: runs/SUITE-TIMESTAMP)")
     run.add_argument(
         "--resume", action="store_true", help="finish the run in --out, skipping jobs done"
@@ -584,7 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
         "current", metavar="CURRENT", nargs="?", default="HEAD", help="B (default: HEAD)"
     )
     timing_ab.add_argument("--suite", default="quick", help="the suite to time (quick)")
-    timing_ab.add_argument("--arch", nargs="+", metavar="NAME", help="these architectures only")
+    timing_ab.add_argument(
+        "--arch", nargs="+", action="extend", metavar="NAME", help="these architectures only"
+    )
     timing_ab.add_argument(
         "--rounds", type=positive_int, default=compare.MIN_ROUNDS_FOR_TEST, metavar="N",
         help=f"rounds a side ({compare.MIN_ROUNDS_FOR_TEST}: the fewest that can be significant)",

@@ -72,12 +72,13 @@ from benchmarks.schema import (
     Times,
     Training,
 )
-from benchmarks.suites import Entry, Suite
+from benchmarks.suites import CALL_MEASUREMENTS, Entry, Suite
 from benchmarks.tasks import DataSpec, Task
 from benchmarks.train import OptimizerStep, TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
 Calibrations = Mapping[str, Calibration]  # by dtype: each job's efficiency uses its dtype's
+NOISY_IQR_FRACTION = 0.5  # of the median: past it, a row's timing carries a warning
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,9 @@ def expand_jobs(
             timing=suite.timing,
             recipe=suite.training_for(entry),
         )
-        for batch in suite.batch_sizes_for(entry):
-            jobs.append(replace(entry_job, identity=replace(identity, batch_size=batch)))
+        if any(name in CALL_MEASUREMENTS for name in suite.measure):  # not accuracy alone
+            for batch in suite.batch_sizes_for(entry):
+                jobs.append(replace(entry_job, identity=replace(identity, batch_size=batch)))
         jobs += training_jobs(suite, entry, entry_job)
     return jobs
 
@@ -285,6 +287,7 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
     if "time" in job.measure:
         timing = time_calls(call, device, job.timing)
         times = times_of(timing, identity.batch_size, counts.step_gflop, calibration, compile_s)
+        message = join(message, noise_note(timing))
         samples = tuple(round(sample * 1e3, 6) for sample in timing.samples)
         round_medians = (round(timing.median * 1e3, 6),)
         if identity.mode is Mode.TRAIN and not torch.isfinite(call()).all():
@@ -306,6 +309,19 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
         return Measured(row)
     del model, call
     return train_to_accuracy(job, device, row, calibration)
+
+
+def noise_note(timing: Timing) -> str:
+    """A warning, logged and kept in the row, when the samples spread too much to mean
+    much: an interquartile range of more than half the median."""
+    if timing.iqr <= NOISY_IQR_FRACTION * timing.median:
+        return ""
+    note = (
+        f"noisy timing: IQR {timing.iqr * 1e3:.3g} ms over half the median "
+        f"{timing.median * 1e3:.3g} ms (a busy machine? try --rounds or --isolate)"
+    )
+    log.warning("%s", note)
+    return note
 
 
 def job_inputs(job: Job, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -669,7 +685,8 @@ def announce(suite: Suite, jobs: Sequence[Job], device: torch.device, out: Path)
             job.identity.arch, job.identity.dataset, job.recipe.epochs, cap, seeds,
         )  # fmt: skip
     if not trained:
-        log.warning("No accuracy in this run (no data set or no training): efficiency only.")
+        why = "no data set or no training" if "accuracy" in suite.measure else "--measure"
+        log.warning("No accuracy in this run (%s): efficiency only.", why)
 
 
 def run(

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def parser(doc: str) -> argparse.ArgumentParser:
     """A parser with --device, --threads and --out, described by ``doc``'s first paragraph."""
-    result = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    result = argparse.ArgumentParser(description=doc.split("\n\n")[0], allow_abbrev=False)
     result.add_argument("--device", default="auto")
     result.add_argument("--threads", type=int, default=torch.get_num_threads())
     result.add_argument("--out", type=Path, help="write the results as JSON here")

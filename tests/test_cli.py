@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import architectures
-from benchmarks import catalog, results
+from benchmarks import catalog, results, runner
 from benchmarks.cli import build_parser, build_suite, main
 
 from helpers import TINY_SUITE, run_cli
@@ -162,3 +162,33 @@ def test_batch_size_flags_apply_to_every_net():
     suite = build_suite(args)
     assert {suite.train_batch_size_for(entry) for entry in suite.entries} == {0}
     assert {suite.batch_sizes_for(entry) for entry in suite.entries} == {(2,)}
+
+
+def test_repeated_arch_flags_add_up():
+    args = build_parser().parse_args(["run", "--arch", "resnet20", "--arch", "plain20"])
+    assert [entry.arch for entry in build_suite(args).entries] == ["resnet20", "plain20"]
+
+
+def test_abbreviated_flags_are_refused(capsys):
+    assert run_cli(["run", "--batch-size", "3"]) == 2
+    assert "unrecognized arguments: --batch-size" in capsys.readouterr().err
+
+
+def test_timing_flags_set_the_suites_timing():
+    args = build_parser().parse_args(
+        ["run", "--timing-warmup", "0", "--timing-samples", "300", "--min-time", "0.25"]
+    )
+    timing = build_suite(args).timing
+    assert (timing.warmup, timing.min_samples, timing.min_time_s) == (0, 300, 0.25)
+    assert timing.max_samples >= 300
+
+
+def test_a_suite_whose_nets_arch_replaced_says_so():
+    args = build_parser().parse_args(["run", "--arch", "resnet20"])
+    assert build_suite(args).description == "resnet20 with the quick suite's settings"
+
+
+def test_accuracy_alone_writes_no_inference_rows():
+    args = build_parser().parse_args(["run", "--arch", "resnet20", "--measure", "accuracy"])
+    jobs = runner.expand_jobs(build_suite(args), torch.device("cpu"), threads=1)
+    assert [job.identity.mode.value for job in jobs] == ["train"]

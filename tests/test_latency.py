@@ -59,3 +59,11 @@ def test_slow_calls_stop_at_min_samples_and_fast_ones_at_max_samples():
 def test_invalid_timing_config():
     with pytest.raises(ValueError):
         TimingConfig(min_samples=10, max_samples=5)
+
+
+def test_a_spread_over_half_the_median_is_noted():
+    from benchmarks.runner import noise_note
+
+    assert noise_note(Timing((1.0, 1.0, 1.1, 1.1, 1.2))) == ""
+    note = noise_note(Timing((0.01, 0.01, 0.04, 0.09, 0.09)))
+    assert note.startswith("noisy timing: IQR 80 ms over half the median 40 ms")

@@ -60,6 +60,7 @@ else:  # pragma: no cover
 
 DEFAULT_MEASURE = ("flops", "time", "memory", "accuracy")
 MEASUREMENTS = (*DEFAULT_MEASURE, "instructions")
+CALL_MEASUREMENTS = ("flops", "time", "memory", "instructions")  # of one call: inference rows
 SLOWED_BY_VALGRIND = ("time", "memory", "accuracy")  # not measured with instructions
 DEVICES = ("auto", "cpu", "cuda")
 BACKEND_KEYS = Backend.names()
