@@ -270,7 +270,23 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
     use_math(identity.dtype)
     baseline = memory.current_bytes(device)
     model = to_device(architectures.create(identity.arch, **job.overrides()), device, job.backend)
-    inputs = job_inputs(job, device)
+    row = measure_model(job, model, job_inputs(job, device), calibration, baseline)
+    if not job.trains:
+        return Measured(row)
+    del model
+    return train_to_accuracy(job, device, row, calibration)
+
+
+def measure_model(
+    job: Job,
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    calibration: Calibration | None,
+    baseline: int | None,
+) -> Row:
+    """The row of a built model's call: counts, times and peak memory above ``baseline``
+    (the bytes held before the model was built), as ``job.measure`` asks."""
+    identity, device = job.identity, torch.device(job.identity.device)
     counts, message = count_costs(job, model, inputs)
     call = timed_call(job, model, inputs, device, compile=job.backend.compile)
     if counts.flops is not None:
@@ -294,7 +310,7 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
             status = Status.DIVERGED  # the recipe's steps on random labels: NaN arithmetic
             message = join(message, "the timed training step's loss became non-finite")
     stepped = identity.mode is Mode.TRAIN  # the timed step ran the recipe's optimizer
-    row = Row(
+    return Row(
         identity=identity,
         status=status,
         message=message,
@@ -305,10 +321,6 @@ def measure(job: Job, calibration: Calibration | None) -> Measured:
         samples_ms=samples,
         round_medians_ms=round_medians,
     )
-    if not job.trains:
-        return Measured(row)
-    del model, call
-    return train_to_accuracy(job, device, row, calibration)
 
 
 def noise_note(timing: Timing) -> str:
