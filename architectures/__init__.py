@@ -5,7 +5,9 @@
     >>> architectures.spec("resnet20").family
     <Family.RESNET: 'resnet'>
 
-Importing the package registers every family module below.
+Importing the package registers every family module below, and the architectures of
+installed plug-ins; ``path/to/file.py:factory`` and ``module:factory`` name your own
+models (see ``user``).
 """
 
 from . import densenet, external, fusion, mobilenet, plain, resnet, resnext, wide  # noqa: F401  (they register)
@@ -21,6 +23,9 @@ from ._registry import (
     register,
     spec,
 )
+from .user import load_plugins
+
+load_plugins()  # installed packages' own architectures (entry points archbench.architectures)
 
 __all__ = [
     "ArchSpec",

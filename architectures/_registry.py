@@ -364,6 +364,10 @@ def spec(name: str) -> ArchSpec:
     prefix, sep, external_name = name.partition(":")
     if sep and prefix in _EXTERNAL:
         return _EXTERNAL[prefix].resolve(external_name)
+    if sep:  # path/to/file.py:factory or package.module:factory
+        from .user import user_spec
+
+        return user_spec(name)
     raise RegistryError(unknown_name_message(name, list(_REGISTRY), kind="architecture"))
 
 
