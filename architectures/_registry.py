@@ -192,6 +192,7 @@ class ArchSpec:
     input_shape: tuple[int, ...] = (3, 32, 32)
     token_length: int | None = None
     relations: Relations = NO_RELATIONS
+    native_input: bool = False  # timed at its own input and head even in a data set's suite
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """The full config for a build: the defaults updated by valid overrides."""

@@ -2,7 +2,9 @@
 
 Any torchvision classification model, and any timm model when timm is
 installed, goes through the same harness as the suite's own nets. They are
-built untrained (no weights are downloaded) at ImageNet's 3x224x224 input.
+built untrained (no weights are downloaded) at ImageNet's 3x224x224 input, and
+timed there with their 1,000-class head even in a suite with a data set (only their
+training rows are fitted to the data set's images and classes).
 ``in_channels`` other than 3 replaces the first convolution of a torchvision
 model with one of the same geometry; timm handles it natively (``in_chans``).
 """
@@ -88,6 +90,7 @@ def external_spec(library: str, name: str, known: list[str], builder: Builder) -
         paper=f"{library} {name}",
         input_shape=IMAGENET_SHAPE,
         defaults={},
+        native_input=True,
     )
 
 

@@ -93,8 +93,9 @@ def build_suite(args: argparse.Namespace) -> Suite:
         "train_subset": args.train_subset,
     }
     budget = {key: value for key, value in budget.items() if value is not None}
-    entries = expand_entries(args.arch) if args.arch else suite.entries
+    entries = suite.entries
     if args.arch:  # the suite's settings, not its nets: say so where the run announces it
+        entries = tuple(suite.like_its_own(entry) for entry in expand_entries(args.arch))
         suite = suite.replace(
             description=f"{', '.join(args.arch)} with the {suite.name} suite's settings"
         )
@@ -525,7 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=positive_int, help="torch threads (default: torch's own choice)"
     )
     run.add_argument(
-        "--input-size", type=positive_int, help="square image side (default: each model's)"
+        "--input-size",
+        type=positive_int,
+        help="square image side of the jobs that do not train (default: each model's)",
     )
     run.add_argument(
         "--dataset",

@@ -182,20 +182,37 @@ def expand_jobs(
             timing=suite.timing,
             recipe=suite.training_for(entry),
         )
+        timing_job = entry_job
+        if dataset and (spec.native_input or suite.input_size):
+            timing_job = synthetic(entry_job, spec, suite.input_size)
         if any(name in CALL_MEASUREMENTS for name in suite.measure):  # not accuracy alone
             for batch in suite.batch_sizes_for(entry):
-                jobs.append(replace(entry_job, identity=replace(identity, batch_size=batch)))
-        jobs += training_jobs(suite, entry, entry_job)
+                batch_identity = replace(timing_job.identity, batch_size=batch)
+                jobs.append(replace(timing_job, identity=batch_identity))
+        jobs += training_jobs(suite, entry, entry_job, timing_job)
     return jobs
 
 
-def training_jobs(suite: Suite, entry: Entry, entry_job: Job) -> list[Job]:
-    """The entry's training jobs: one per seed when it trains to accuracy, else one that
-    times the step (the first seed's); none without a training batch size."""
+def synthetic(job: Job, spec: ArchSpec, input_size: int | None) -> Job:
+    """``job`` on random inputs of the net's own shape (``input_size`` square), its own
+    head: how the jobs that do not train time a model of another library, or at
+    ``--input-size``, in a suite with a data set."""
+    config = spec.config(**job.identity.config)
+    identity = replace(
+        job.identity, dataset=SYNTHETIC, input_shape=spec.sample_shape(config, input_size)
+    )
+    return replace(job, identity=identity, fitted=Config(), data=None)
+
+
+def training_jobs(suite: Suite, entry: Entry, entry_job: Job, timing_job: Job) -> list[Job]:
+    """The entry's training jobs: one per seed when it trains to accuracy (on the data
+    set), else one that times the step (the first seed's, as the inference rows are
+    timed); none without a training batch size."""
     batch = suite.train_batch_size_for(entry)
     if not batch:
         return []
     trains = suite.measures_accuracy(entry)
+    entry_job = entry_job if trains else timing_job
     identity = entry_job.identity
     graphless = replace(identity.backend, cuda_graphs=False)  # CUDA graphs: inference only
     base = replace(identity, mode=Mode.TRAIN, batch_size=batch, backend=graphless)

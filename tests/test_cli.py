@@ -95,7 +95,7 @@ def test_run_writes_rows_results_and_environment(tmp_path, capsys, caplog):
         (["--train-batch-size", "1"], "train_batch_size must be 0"),
         (["--device", "cuda"], "no CUDA device"),
         (["--dataset", "cifar10", "--data-root", "nowhere"], "cifar10 not found under nowhere"),
-        (["--dataset", "mnist5k", "--input-size", "64"], "a data set fixes its own"),
+        (["--input-size", "0"], "expected a positive integer, not '0'"),
         (["--seeds", "a,b"], "expected comma-separated integers"),
         (["--epochs", "0"], "expected a positive integer, not '0'"),
         (["--time-budget", "-1"], "expected a positive number, not '-1'"),
@@ -192,3 +192,30 @@ def test_accuracy_alone_writes_no_inference_rows():
     args = build_parser().parse_args(["run", "--arch", "resnet20", "--measure", "accuracy"])
     jobs = runner.expand_jobs(build_suite(args), torch.device("cpu"), threads=1)
     assert [job.identity.mode.value for job in jobs] == ["train"]
+
+
+def test_a_model_of_another_library_is_timed_at_its_own_input(tmp_path):
+    """In the default suite (mnist5k), torchvision's resnet18 is measured at 3x224x224
+    with its 1,000-class head: 1.814 GMACs, as torchvision documents."""
+    out = tmp_path / "run"
+    argv = ["run", "--arch", "torchvision:resnet18", "--measure", "flops", "--batch-sizes", "1",
+            "--train-batch-size", "0", "--no-plots", "--out", str(out)]  # fmt: skip
+    assert run_cli(argv) == 0
+    (row,) = results.load(out).to_dict("records")
+    assert (row["dataset"], row["input_shape"]) == ("synthetic", "3x224x224")
+    assert round(row["macs"] / 1e9, 3) == 1.814 and row["params"] == 11_689_512
+
+
+def test_input_size_applies_to_the_jobs_that_do_not_train():
+    args = build_parser().parse_args(["run", "--arch", "resnet20", "--input-size", "64"])
+    jobs = runner.expand_jobs(build_suite(args), torch.device("cpu"), threads=1)
+    shapes = {(job.identity.mode.value, job.trains): job.identity.input_shape for job in jobs}
+    assert shapes == {("infer", False): (3, 64, 64), ("train", True): (1, 32, 32)}
+
+
+def test_a_named_net_gets_the_data_set_its_kind_gets_in_the_suite():
+    args = build_parser().parse_args(["run", "--arch", "fusion_concat", "resnet20"])
+    datasets = {
+        entry.arch: build_suite(args).dataset_for(entry) for entry in build_suite(args).entries
+    }
+    assert datasets == {"fusion_concat": "sort_of_clevr:1200", "resnet20": "mnist5k"}

@@ -16,7 +16,8 @@ but ``architectures``:
     cudnn_benchmark = false        # let cuDNN autotune (CUDA)
     compile = false                # torch.compile; compilation timed apart (compile_s)
     cuda_graphs = false            # replay inference from a CUDA graph (CUDA)
-    input_size = 32                # square image side; default: each architecture's own
+    input_size = 32                # square image side of the jobs that do not train; default:
+                                   # each architecture's own, or the data set's
     dataset = "mnist5k"            # mnist5k, cifar10, cifar100, imagefolder:PATH; none: synthetic
     seeds = [0, 1, 2]              # one training row per seed
     measure = ["flops", "time", "memory", "accuracy"]  # or ["flops", "instructions"] alone
@@ -151,8 +152,6 @@ class Suite:
                 f"instructions are counted under valgrind, which slows everything 50-fold: "
                 f"measure {', '.join(slowed)} in another run (--measure flops,instructions here)"
             )
-        if self.dataset is not None and self.input_size is not None:
-            raise UserError("input_size applies to synthetic inputs; a data set fixes its own")
         for seeds in (self.seeds, *(entry.seeds for entry in self.entries if entry.seeds)):
             if not seeds or len(set(seeds)) < len(seeds):
                 raise UserError(f"seeds must be distinct integers, not {list(seeds)}")
@@ -202,6 +201,22 @@ class Suite:
             return dataclasses.replace(self.training, **entry.training)
         except (TypeError, ValueError) as error:
             raise UserError(f"training of {entry.arch}: {error}") from None
+
+    def like_its_own(self, entry: Entry) -> Entry:
+        """A net the user names, with the data set, training batch size and recipe this
+        suite gives its own nets of the same input kind, where the suite's data set
+        does not fit it (the quick suite's fusion nets: their Sort-of-CLEVR)."""
+        kind = architectures.spec(entry.arch).input_kind
+        if self.dataset is None or tasks.for_dataset(self.dataset).input_kind is kind:
+            return entry
+        for own in self.entries:
+            fits = own.dataset and tasks.for_dataset(own.dataset).input_kind is kind
+            if fits and architectures.spec(own.arch).input_kind is kind:
+                return dataclasses.replace(
+                    entry, dataset=own.dataset, training={**own.training, **entry.training},
+                    train_batch_size=own.train_batch_size,
+                )  # fmt: skip
+        return entry
 
     def measures_accuracy(self, entry: Entry) -> bool:
         """Training to accuracy needs a data set and training rows."""
