@@ -2,9 +2,10 @@
 
 Any torchvision classification model, and any timm model when timm is
 installed, goes through the same harness as the suite's own nets. They are
-built untrained (no weights are downloaded) at ImageNet's 3x224x224 input, and
-timed there with their 1,000-class head even in a suite with a data set (only their
-training rows are fitted to the data set's images and classes).
+built untrained (no weights are downloaded) and timed at their native input (the
+input of their default weights: 3x224x224 for most, 3x299x299 for Inception v3) with
+their 1,000-class head, even in a suite with a data set (only their training rows are
+fitted to the data set's images and classes).
 ``in_channels`` other than 3 replaces the first convolution of a torchvision
 model with one of the same geometry; timm handles it natively (``in_chans``).
 """
@@ -29,7 +30,7 @@ from ._registry import (
     unknown_name_message,
 )
 
-IMAGENET_SHAPE = (3, 224, 224)
+IMAGENET_SHAPE = (3, 224, 224)  # when a model names no input of its own
 
 
 @functools.cache
@@ -79,8 +80,29 @@ def _pair(value: tuple[int, ...]) -> tuple[int, int]:
     return value[0], value[1]
 
 
-def external_spec(library: str, name: str, known: list[str], builder: Builder) -> ArchSpec:
-    """The ArchSpec of ``library:name`` (ImageNet input), or a RegistryError with close names."""
+def torchvision_input_shape(name: str) -> tuple[int, ...]:
+    """The input of the model's default weights (their crop size), read without building
+    the model or downloading the weights."""
+    import torchvision.models
+
+    try:
+        transforms = torchvision.models.get_model_weights(name).DEFAULT.transforms
+    except (ValueError, AttributeError):  # a model without weights
+        return IMAGENET_SHAPE
+    side = getattr(transforms, "keywords", {}).get("crop_size", IMAGENET_SHAPE[-1])
+    return (3, side, side)
+
+
+def timm_input_shape(name: str) -> tuple[int, ...]:
+    """The input of the model's default pretrained config, read without building it."""
+    config = _require_timm().models.get_pretrained_cfg(name)
+    return tuple(config.input_size) if config and config.input_size else IMAGENET_SHAPE
+
+
+def external_spec(
+    library: str, name: str, known: list[str], builder: Builder, input_shape: tuple[int, ...]
+) -> ArchSpec:
+    """The ArchSpec of ``library:name``, or a RegistryError with close names."""
     if name not in known:
         raise RegistryError(unknown_name_message(name, known, kind=f"{library} model"))
     return make_spec(
@@ -88,14 +110,16 @@ def external_spec(library: str, name: str, known: list[str], builder: Builder) -
         builder,
         family=Family.OTHER,
         paper=f"{library} {name}",
-        input_shape=IMAGENET_SHAPE,
+        input_shape=input_shape,
         defaults={},
         native_input=True,
     )
 
 
 def torchvision_spec(name: str) -> ArchSpec:
-    return external_spec("torchvision", name, torchvision_names(), torchvision_builder(name))
+    known = torchvision_names()
+    shape = torchvision_input_shape(name) if name in known else IMAGENET_SHAPE
+    return external_spec("torchvision", name, known, torchvision_builder(name), shape)
 
 
 def _require_timm() -> Any:
@@ -107,6 +131,7 @@ def _require_timm() -> Any:
     return timm
 
 
+@functools.cache
 def timm_names() -> list[str]:
     """timm's models, or none when timm is not installed."""
     return _require_timm().list_models() if importlib.util.find_spec("timm") else []
@@ -124,7 +149,9 @@ def timm_builder(name: str) -> Builder:
 
 
 def timm_spec(name: str) -> ArchSpec:
-    return external_spec("timm", name, _require_timm().list_models(), timm_builder(name))
+    known = timm_names()
+    shape = timm_input_shape(name) if name in known else IMAGENET_SHAPE
+    return external_spec("timm", name, known, timm_builder(name), shape)
 
 
 register_external("torchvision", ExternalSource(resolve=torchvision_spec, names=torchvision_names))

@@ -1,42 +1,44 @@
-"""The catalogue of registered architectures, for `archbench list` and the README.
+"""The catalogue of the zoo, for `archbench list` and the README.
 
-``python -m benchmarks.catalog`` rewrites the README's generated sections (the
+``python -m benchmarks.catalog`` rewrites the zoo's index (benchmarks/zoo.json,
+which `archbench list` reads) and the README's generated sections (the
 architecture table from the registry, the results schema from
 benchmarks.schema, the noise floors from benchmarks/noise_floors.json); a test
-fails while a committed section is out of date.
+fails while a committed one is out of date.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 import architectures
-from benchmarks import noise, schema
-from benchmarks.measure.params import count_parameters_of
+from benchmarks import listing, noise, schema
 
 log = logging.getLogger(__name__)
 
 README = Path("README.md")  # run from the repository's root
 
 
-def architecture_table(pattern: str | None = None, *, external: bool = False) -> pd.DataFrame:
-    """One row per matching architecture: name, family, input, params, paper."""
-    rows = []
-    for name in architectures.list_architectures(pattern, external=external):
-        arch = architectures.spec(name)
-        rows.append(
-            {
-                "name": name,
-                "family": str(arch.family),
-                "input": f"{arch.input_kind} {schema.shape_text(arch.input_shape)}",
-                "params": count_parameters_of(name).total,
-                "paper": arch.paper,
-            }
-        )
-    return pd.DataFrame(rows, columns=["name", "family", "input", "params", "paper"])
+def zoo_rows() -> list[dict[str, Any]]:
+    """One row per architecture of the zoo (not plug-ins): name, family, input, params,
+    paper."""
+    names = architectures.list_architectures()
+    own = [name for name in names if zoo_builder(architectures.spec(name).builder)]
+    return [listing.registry_row(name) for name in own]
+
+
+def zoo_builder(builder: Any) -> bool:
+    return str(getattr(builder, "__module__", "")).startswith("architectures.")
+
+
+def index_text() -> str:
+    """The zoo's index as ``archbench list`` reads it."""
+    return json.dumps(zoo_rows(), indent=1) + "\n"
 
 
 def format_params(count: int) -> str:
@@ -46,7 +48,7 @@ def format_params(count: int) -> str:
 
 def readme_table() -> str:
     """The README's architecture table in Markdown, ordered by family then size."""
-    table = architecture_table()
+    table = pd.DataFrame(zoo_rows())
     table = table.assign(rank=table["family"].map(lambda f: architectures.Family(f).rank))
     table = table.sort_values(["rank", "params", "name"]).drop(columns="rank")
     table["params"] = [f"{count:,} ({format_params(count)})" for count in table["params"]]
@@ -85,6 +87,13 @@ def readme_section(text: str, name: str) -> str:
     return _split(text, name)[1].strip()
 
 
+def update_index() -> bool:
+    """Rewrite the zoo's index; True when something changed."""
+    text, original = index_text(), listing.INDEX.read_text() if listing.INDEX.exists() else ""
+    listing.INDEX.write_text(text)
+    return text != original
+
+
 def update_readme(path: Path = README) -> bool:
     """Rewrite every generated section of ``path``; True when something changed."""
     text = original = path.read_text()
@@ -98,5 +107,5 @@ def update_readme(path: Path = README) -> bool:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    changed = update_readme()
-    log.info("%s %s", README, "updated" if changed else "already up to date")
+    for path, changed in ((listing.INDEX, update_index()), (README, update_readme())):
+        log.info("%s %s", path, "updated" if changed else "already up to date")

@@ -43,6 +43,12 @@ from architectures import Family
 from architectures._enum import TextEnum
 from benchmarks import results
 from benchmarks.errors import UserError
+from benchmarks.options import (
+    DEFAULT_ACC_TOLERANCE_PTS,
+    DEFAULT_INSTRUCTION_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    MIN_ROUNDS_FOR_TEST,
+)
 from benchmarks.schema import (
     ROUNDS_COLUMN,
     SAMPLES_COLUMN,
@@ -63,13 +69,9 @@ INSTRUCTIONS = ("instructions",)
 TIMES = ("time_median_ms",)
 MEMORY = ("peak_mem_mb",)
 ACCURACY = ("test_acc",)
-DEFAULT_THRESHOLD = 0.10
-DEFAULT_INSTRUCTION_THRESHOLD = 0.01
-DEFAULT_ACC_TOLERANCE_PTS = 1.0
 SIGNIFICANCE = 0.05
 MEMORY_FLOOR_MB = 1.0
 MIN_SAMPLES_FOR_TEST = 5  # fewer on either side: the interval rule instead
-MIN_ROUNDS_FOR_TEST = 4  # 3 rounds a side cannot reach p < 0.05 (Mann-Whitney's least p: 0.1)
 
 
 class Verdict(TextEnum):

@@ -11,8 +11,11 @@ import pytest
 import torch
 
 import architectures
-from benchmarks import catalog, results, runner
-from benchmarks.cli import build_parser, build_suite, main
+from architectures import user
+from benchmarks import catalog, listing, options, results, runner
+from benchmarks.cli import build_parser, main
+from benchmarks.commands import build_suite
+from benchmarks.measure.device import DTYPES, Backend
 
 from helpers import TINY_SUITE, run_cli
 
@@ -20,8 +23,8 @@ from helpers import TINY_SUITE, run_cli
 def test_list_prints_every_architecture_with_family_input_and_params(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in architectures.list_architectures():
-        assert name in out
+    for row in catalog.zoo_rows():
+        assert row["name"] in out
     assert "269,722" in out  # resnet20
     assert "image 3x32x32" in out and "separable" in out
 
@@ -39,6 +42,50 @@ def test_list_without_match_is_one_line_and_exit_2(capsys):
     assert main(["list", "nosuchnet*"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no architecture matches 'nosuchnet*'" in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"], ["run", "--help"], ["list"], ["list", "res*"]]
+)
+def test_fast_commands_import_neither_torch_nor_pandas(argv):
+    """--help, --version and list answer at once: torch alone takes seconds to import."""
+    script = (
+        "import sys\nfrom benchmarks.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torch', 'pandas', 'architectures'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_zoo_index_list_reads_is_up_to_date():
+    """`archbench list` reads benchmarks/zoo.json: python -m benchmarks.catalog rewrites it."""
+    assert listing.INDEX.read_text() == catalog.index_text()
+
+
+def test_options_mirror_the_code_that_uses_them():
+    assert tuple(DTYPES) == options.DTYPE_NAMES
+    assert tuple(options.BACKEND_HELP) == Backend.names()
+    assert listing.PLUGIN_GROUP == user.PLUGIN_GROUP
+
+
+@pytest.mark.parametrize("pattern", [None, "resnet", "resnet*", "*_dw", "plain[25]*", "nothing"])
+def test_list_matches_names_as_the_registry_does(pattern):
+    zoo = [row["name"] for row in catalog.zoo_rows()]
+    expected = [name for name in architectures.list_architectures(pattern) if name in zoo]
+    assert listing.matching(zoo, pattern) == expected
+
+
+def test_list_external_shows_native_inputs_without_building(capsys, monkeypatch):
+    monkeypatch.setattr("benchmarks.measure.params.count_parameters_of", pytest.fail, raising=True)
+    assert main(["list", "--external", "torchvision:inception_v3", "--format", "csv"]) == 0
+    assert "torchvision:inception_v3,other,image 3x299x299,," in capsys.readouterr().out
+
+
+def test_list_external_params_on_demand(capsys):
+    assert main(["list", "--external", "torchvision:resnet18", "--params"]) == 0
+    assert "11,689,512" in capsys.readouterr().out
 
 
 def test_console_script_version_and_help():

@@ -19,17 +19,14 @@ by the source and a checksum of it, so a second run starts in seconds.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from benchmarks.errors import UserError
+from benchmarks.options import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT, IMAGE_SETS
 
-DEFAULT_DATA_ROOT = Path(os.environ.get("ARCHBENCH_DATA", "data"))
-DEFAULT_CACHE_DIR = Path(os.environ.get("ARCHBENCH_CACHE", Path.home() / ".cache" / "archbench"))
-IMAGE_SETS = ("mnist5k", "cifar10", "cifar100", "imagefolder:PATH")
 SPLITS = TRAIN, TEST = ("train", "test")  # a data set's parts (an ImageFolder tree's folders)
 
 

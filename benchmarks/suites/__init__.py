@@ -51,6 +51,7 @@ from benchmarks import tasks
 from benchmarks.errors import UserError
 from benchmarks.measure.device import DTYPES, Backend
 from benchmarks.measure.latency import TimingConfig
+from benchmarks.options import shipped_suites
 from benchmarks.suites.types import check_fields, toml_text
 from benchmarks.train import TrainConfig
 
@@ -237,12 +238,6 @@ def check_train_batch_size(size: int) -> None:
 def check_dtype_name(dtype: str) -> None:
     if dtype not in DTYPES:
         raise UserError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-
-
-def shipped_suites() -> list[str]:
-    """Names of the suites shipped with archbench."""
-    files = importlib.resources.files(__name__).iterdir()
-    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
 
 
 def load_suite(name_or_path: str) -> Suite:

@@ -48,6 +48,7 @@ from benchmarks.data.sort_of_clevr import (
 )
 from benchmarks.errors import UserError
 from benchmarks.measure.device import DEFAULT_BACKEND, Backend, compiled, precision, to_device
+from benchmarks.options import QUESTION_SETS
 from benchmarks.tasks import Forward, Metric, Task, register
 from benchmarks.train import (
     Batch,
@@ -275,7 +276,7 @@ VISUAL_QA = register(
     Task(
         name="visual question answering",
         input_kind=InputKind.IMAGE_TOKENS,
-        datasets="sort_of_clevr[_small][_bits][:N]",
+        datasets=QUESTION_SETS,
         provides=provides,
         load=load,
         training_batch=training_batch,
