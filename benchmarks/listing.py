@@ -89,14 +89,18 @@ def plugins_installed() -> bool:
 def registry_row(name: str, *, count: bool = True) -> dict[str, Any]:
     """A row from the registry; its parameters counted (the model built) when ``count``."""
     import architectures
-    from benchmarks.measure.params import count_parameters_of
-    from benchmarks.schema import shape_text
 
     arch = architectures.spec(name)
     return {
         "name": name,
         "family": str(arch.family),
-        "input": f"{arch.input_kind} {shape_text(arch.input_shape)}",
-        "params": count_parameters_of(name).total if count else "",
+        "input": f"{arch.input_kind} {'x'.join(map(str, arch.input_shape))}",
+        "params": parameters_of(name) if count else "",
         "paper": arch.paper,
     }
+
+
+def parameters_of(name: str) -> int:
+    from benchmarks.measure.params import count_parameters_of  # pandas: only when counting
+
+    return count_parameters_of(name).total

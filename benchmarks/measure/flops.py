@@ -19,6 +19,8 @@ element-wise additions are not counted by either counter.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import math
 import warnings
@@ -178,6 +180,18 @@ def count_fvcore_macs(
         return int(total), dict(Counter(analysis.unsupported_ops()))
 
 
+@functools.cache
+def fvcore_installed() -> bool:
+    """Whether fvcore is there to count beside archbench (said once when it is not)."""
+    if importlib.util.find_spec("fvcore") is None:
+        log.warning(
+            "fvcore is not installed: its count (fvcore_macs) is left empty; "
+            "pip install 'archbench[fvcore]' to have it"
+        )
+        return False
+    return True
+
+
 def count_flops(
     model: nn.Module, inputs: Sequence[torch.Tensor], *, fvcore: bool = True
 ) -> FlopCount:
@@ -186,7 +200,7 @@ def count_flops(
     model.eval()
     try:
         macs = count_macs(model, inputs)
-        if not fvcore:
+        if not (fvcore and fvcore_installed()):
             return FlopCount(macs=macs, fvcore_macs=None)
         try:
             fvcore_macs, uncounted = count_fvcore_macs(model, inputs)
