@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 import architectures
-from benchmarks import compare, plots, report, results, runner, tasks
+from benchmarks import compare, plots, progress, report, results, runner, tasks, tracking
 from benchmarks.cli import EXIT_INTERRUPTED
 from benchmarks.data import DEFAULT_DATA_ROOT
 from benchmarks.errors import UserError
@@ -135,20 +135,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out is not None and not args.out.strip():
         raise UserError("--out is empty: give a run directory, or leave it out")
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
+    if args.log_dir:
+        tracking.require()
     executor = make_executor(args, suite, device, threads)
     data_root, cache_dir = args.data_root, args.cache_dir
     if args.executor == "ray":  # workers elsewhere: paths as the driver sees them
         data_root = os.path.abspath(data_root or DEFAULT_DATA_ROOT)
         cache_dir = cache_dir and os.path.abspath(cache_dir)
-    outcome = runner.run_suite(
-        suite, out, device=device, threads=threads, data_root=data_root,
-        download=args.download, cache_dir=cache_dir, resume=args.resume, force=args.force,
-        executor=executor, rounds=args.rounds,
-    )  # fmt: skip
+    with progress.reporting(reporter(args)):
+        outcome = runner.run_suite(
+            suite, out, device=device, threads=threads, data_root=data_root,
+            download=args.download, cache_dir=cache_dir, resume=args.resume, force=args.force,
+            executor=executor, rounds=args.rounds,
+        )  # fmt: skip
+    if args.log_dir and (out / results.RESULTS_FILE).exists():
+        tracking.export(results.load_run(out), args.log_dir)
+        print(f"TensorBoard: {args.log_dir} (tensorboard --logdir {args.log_dir})")
     status = conclude(outcome, out, args)
     if args.no_plots or outcome.interrupted:
         return status
     return max(status, report_run(out, failure_is_fatal=False))
+
+
+def reporter(args: argparse.Namespace) -> progress.Progress:
+    """Bars on a terminal; log lines otherwise (none with --quiet)."""
+    return progress.Bars() if sys.stderr.isatty() and not args.quiet else progress.Progress()
 
 
 def counts_instructions(suite: Suite) -> bool:

@@ -29,7 +29,7 @@ import torch
 
 import architectures
 from architectures import ArchSpec
-from benchmarks import run_dir, tasks
+from benchmarks import progress, run_dir, tasks
 from benchmarks.errors import UserError
 from benchmarks.measure import instructions, memory
 from benchmarks.measure.calibration import Calibration, calibrate
@@ -488,7 +488,7 @@ def train_to_accuracy(
     torch.manual_seed(identity.seed)
     model = architectures.create(identity.arch, **job.overrides())
 
-    def progress(epoch: dict[str, Any]) -> None:
+    def log_epoch(epoch: dict[str, Any]) -> None:
         log.info(
             "    %s epoch %d/%d: loss %.3f, validation %.2f%%, test %.2f%% (%.0f s of training)",
             identity.arch, epoch["epoch"], recipe.epochs, epoch["train_loss"],
@@ -498,7 +498,7 @@ def train_to_accuracy(
     outcome = job.task.train(
         model, job.data.load(), recipe,
         batch_size=identity.batch_size, device=device, dtype=identity.dtype, seed=identity.seed,
-        backend=job.backend, on_epoch=progress,
+        backend=job.backend, on_epoch=log_epoch,
     )  # fmt: skip
     training = training_part(recipe, outcome, row.counts.step_gflop, calibration)
     row = row.but(
@@ -741,7 +741,7 @@ def run(
         log.info("resuming: %d of %d jobs already done", len(jobs) - len(todo), len(jobs))
     outcome = RunOutcome(rows=[], skipped=len(jobs) - len(todo), earlier=len(done))
     row_log, curve_log = JsonLines(out / ROWS_FILE), JsonLines(out / CURVES_FILE)
-    started = time.perf_counter()
+    progress.current().start(todo)
     by_key = {job.identity.key(): job for job in todo}
     measurements = executor.run(todo, calibrations)
     try:
@@ -751,7 +751,7 @@ def run(
                 curve_log.append({**job.identity.record(), **epoch})
             row_log.append(measured.row.record())
             outcome.rows.append(measured.row)
-            log.info("%s", progress_line(len(outcome.rows), len(todo), job, measured.row, started))
+            progress.current().job_done(job, measured.row)
         for round_number in range(2, rounds + 1):
             again = time_again(todo, outcome.rows, executor, calibrations, round_number)
             for index, row in again.items():
@@ -824,22 +824,3 @@ def pooled(first: Row, again: Row, rounds: int, calibrations: Calibrations) -> R
         rounds,
     )
     return first.but(times=times, samples_ms=samples, round_medians_ms=round_medians)
-
-
-def progress_line(index: int, total: int, job: Job, row: Row, started: float) -> str:
-    elapsed = time.perf_counter() - started
-    eta = elapsed / index * (total - index)
-    if not row.ok:
-        what = f"{str(row.status).upper()}: {row.message}"
-    elif row.times.time_median_ms is not None:
-        what = f"{row.times.time_median_ms:.2f} ms median, p90 {row.times.time_p90_ms:.2f} ms"
-    else:
-        what = str(row.status)
-    return (
-        f"[{index}/{total}] {job.describe()}: {what} ({_clock(elapsed)} elapsed, ETA {_clock(eta)})"
-    )
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}:{seconds:02d}"

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.measure.device import grad_scaler, precision, synchronize
+from benchmarks.progress import current as reporter
 from benchmarks.schema import Status
 
 log = logging.getLogger(__name__)
@@ -318,6 +319,7 @@ def fit(
             correct += (logits.argmax(1) == targets).sum()
             seen += len(targets)
             steps += 1
+            reporter().training_step(steps, total_steps, epoch, config.epochs)
         synchronize(device)
         result.train_time_s += time.perf_counter() - epoch_start
         if seen == 0:
