@@ -10,9 +10,12 @@ them, named by the task, and a panel of them in the training curves.
 
 from __future__ import annotations
 
+import colorsys
 import functools
+import inspect
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +45,7 @@ from benchmarks.tasks import Metric, Task
 log = logging.getLogger(__name__)
 CALIBRATION_LINES = ((":", "dotted"), ("-.", "dash-dotted"), ("--", "dashed"), ("-", "solid"))
 METRIC_LINES = (("-", "solid"), ("--", "dashed"), ("-.", "dash-dotted"))
+HUE_SPREAD = 0.08  # a family's members' hues, either way (about 30 degrees)
 WIDE_RANGE = 30  # bar panels whose largest value passes the smallest this many times: log x
 FIGURES_DIR = "figures"
 FORMATS = ("png", "svg")
@@ -79,10 +83,17 @@ def arch_colours(table: pd.DataFrame) -> dict[str, Colour]:
 
 
 def shade_range(base: Colour, count: int) -> list[Colour]:
-    """``count`` shades of ``base``, from darker to lighter."""
-    colour = np.asarray(base)
-    mix = np.linspace(-0.45, 0.45, count)
-    return [rgb(colour * (1 + m) if m < 0 else colour + (1 - colour) * m) for m in mix]
+    """``count`` members of one family: its hue turned a little either way and its
+    lightness from dark to light, so that any two differ in both (shades of lightness
+    alone made four fusion nets near-identical browns)."""
+    hue, _, saturation = colorsys.rgb_to_hls(*base)
+    spread = min(1.0, (count - 1) / 3)  # two members: a third of the full spread
+    turns = np.linspace(-HUE_SPREAD, HUE_SPREAD, count) * spread
+    lightness = 0.5 + np.linspace(-0.25, 0.25, count) * min(1.0, (count - 1) / 2)
+    return [
+        rgb(colorsys.hls_to_rgb((hue + turn) % 1, light, min(1.0, 1.15 * saturation)))
+        for turn, light in zip(turns, lightness, strict=True)
+    ]
 
 
 def caption(run: Run, rows: pd.DataFrame, budget: bool = False) -> str:
@@ -98,16 +109,27 @@ def caption(run: Run, rows: pd.DataFrame, budget: bool = False) -> str:
 
 
 def budget_text(rows: pd.DataFrame) -> str:
-    """The training budget of the rows, e.g. '2 epochs or 25 s'."""
-    budgets = set()
+    """The training budget of each data set the rows trained on, in the caption's order:
+    'budget 2 epochs or 25 s', or 'budget: cifar10 5 epochs; sort_of_clevr 16 epochs'."""
+    budgets: dict[str, set[tuple[float, float]]] = {}
     for row in rows.itertuples():
-        plural = "" if row.epochs == 1 else "s"
-        text = f"{row.epochs:g} epoch{plural}" if pd.notna(row.epochs) else ""
-        if pd.notna(row.time_budget_s):
-            text += f" or {row.time_budget_s:g} s" if text else f"{row.time_budget_s:g} s"
-        budgets.add(text)
-    budgets.discard("")
-    return "budget " + "; ".join(sorted(budgets)) if budgets else "budget not recorded"
+        if pd.notna(row.epochs) or pd.notna(row.time_budget_s):
+            budget = (row.epochs, row.time_budget_s)
+            budgets.setdefault(row.dataset, set()).add(tuple(np.nan_to_num(budget, nan=-1)))
+    if not budgets:
+        return "budget not recorded"
+    texts = {dataset: ", ".join(map(one_budget, sorted(b))) for dataset, b in budgets.items()}
+    if len(texts) == 1:
+        return f"budget {next(iter(texts.values()))}"
+    return "budget: " + "; ".join(f"{dataset} {texts[dataset]}" for dataset in sorted(texts))
+
+
+def one_budget(budget: tuple[float, float]) -> str:
+    """(epochs, seconds), -1 where there is none: '2 epochs or 25 s'."""
+    epochs, seconds = budget
+    parts = [f"{epochs:g} epoch{'' if epochs == 1 else 's'}"] if epochs >= 0 else []
+    parts += [f"{seconds:g} s"] if seconds >= 0 else []
+    return " or ".join(parts)
 
 
 def new_figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6) -> Figure:
@@ -134,28 +156,34 @@ LABEL_OFFSETS = ((4, 5), (4, -11), (-4, 5), (-4, -11), (4, 13), (4, -19), (-4, 1
 def label_points(
     ax: Axes, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], fontsize: float = 7
 ) -> None:
-    """Name each point, at the first of a few offsets whose box overlaps neither a
-    label already placed nor another point's marker (boxes estimated from the text
-    length, in points). Call once the layout is final (``draw_without_rendering``)."""
+    """Name each point, at the first of a few offsets whose box stays inside the axes and
+    overlaps neither a label already placed nor another point's marker (boxes estimated
+    from the text length, in points); on a white ground, so that a line under a label
+    (the Pareto front) does not strike it through. Call once the layout is final
+    (``draw_without_rendering``)."""
     xs, ys, points_to_pixels = list(xs), list(ys), ax.figure.dpi / 72
     centres = [
         tuple(ax.transData.transform((x, y)) / points_to_pixels)
         for x, y in zip(xs, ys, strict=True)
     ]
+    frame = [side / points_to_pixels for side in ax.get_window_extent().extents]
     markers = [(cx - 5, cy - 5, cx + 5, cy + 5) for cx, cy in centres]
     placed: list[tuple[float, float, float, float]] = []
     for index, ((px, py), text) in enumerate(zip(centres, labels, strict=True)):
         obstacles = placed + markers[:index] + markers[index + 1 :]
-        size = (0.6 * fontsize * len(text), fontsize)
+        size = (0.62 * fontsize * len(text) + 2, fontsize + 2)
         for dx, dy in (*LABEL_OFFSETS, LABEL_OFFSETS[0]):
             left = px + dx - (size[0] if dx < 0 else 0)
             candidate = (left, py + dy, left + size[0], py + dy + size[1])
-            if not any(overlaps(candidate, other) for other in obstacles):
+            inside = frame[0] <= candidate[0] and candidate[2] <= frame[2]
+            inside = inside and frame[1] <= candidate[1] and candidate[3] <= frame[3]
+            if inside and not any(overlaps(candidate, other) for other in obstacles):
                 break
         placed.append(candidate)
         ax.annotate(
             text, (xs[index], ys[index]), textcoords="offset points", xytext=(dx, dy),
-            fontsize=fontsize, ha="right" if dx < 0 else "left",
+            fontsize=fontsize, ha="right" if dx < 0 else "left", zorder=4,
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
         )  # fmt: skip
 
 
@@ -181,13 +209,21 @@ def log_scale(ax: Axes, which: str) -> None:
     axis = getattr(ax, f"{which}axis")
     engineering = matplotlib.ticker.EngFormatter(sep="")
 
+    def number(value: float, position: int | None = None) -> str:  # 0.95, not 950m
+        return f"{value:.3g}" if value < 1 else engineering(value)
+
     def minor(value: float, position: int) -> str:
         low, high = sorted(axis.get_view_interval())
         mantissa = round(value / 10 ** math.floor(math.log10(value)))
-        return engineering(value) if high < 10 * low or mantissa in (2, 5) else ""
+        return number(value) if high < 10 * low or mantissa in (2, 5) else ""
 
-    axis.set_major_formatter(engineering)
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(number))
     axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
+    low, high = sorted(axis.get_data_interval())
+    if low > 0 and high < 3 * low:  # a narrow span: a few round ticks, not every minor one
+        ticks = matplotlib.ticker.MaxNLocator(3).tick_values(low, high)
+        axis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def require(rows: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -275,19 +311,27 @@ def per_batch_bars(
     rows = labelled(rows[rows[value].notna()])
     settings = list(dict.fromkeys(zip(rows["mode"], rows["batch_size"], strict=True)))
     labels = list(dict.fromkeys(rows["label"]))
-    figure = new_figure(1, len(settings), width=4.2, height=max(2.5, 0.8 + 0.28 * len(labels)))
-    for ax, (mode, batch) in zip(figure.axes, settings, strict=True):
+    columns = 2 if len(settings) == 4 else min(len(settings), 3)  # a report column wide
+    height = max(2.5, 0.8 + 0.28 * len(labels))
+    figure = new_figure(math.ceil(len(settings) / columns), columns, width=4.2, height=height)
+    for spare in figure.axes[len(settings) :]:
+        spare.remove()
+    shown: list[str] = []  # the rows named on the panel to the left
+    for index, (ax, (mode, batch)) in enumerate(zip(figure.axes, settings, strict=True)):
+        shown = [] if index % columns == 0 else shown
         part = rows[(rows["mode"] == mode) & (rows["batch_size"] == batch)]
-        columns = [value, *([whisker] if whisker else [])]
-        part = part.groupby("label")[columns].median()  # across seeds
-        part = part.join(rows.groupby("label")["family"].first()).reindex(labels)
-        positions = np.arange(len(labels))
+        measured = [value, *([whisker] if whisker else [])]
+        part = part.groupby("label")[measured].median()  # across seeds
+        here = [label for label in labels if label in part.index]  # no empty rows
+        part = part.join(rows.groupby("label")["family"].first()).reindex(here)
+        positions = np.arange(len(here))
         colours = [family_colour(f) for f in part["family"]]
         ax.barh(positions, part[value], color=colours)
         if whisker:
             ax.hlines(positions, part[value], part[whisker], color="0.2", linewidth=1)
-        ax.set_yticks(positions, labels if ax is figure.axes[0] else [""] * len(labels))
-        ax.set_ylim(len(labels) - 0.5, -0.5)  # every panel the same rows, the first on top
+        ax.set_yticks(positions, here if here != shown else [""] * len(here))
+        ax.set_ylim(len(here) - 0.5, -0.5)  # the first on top
+        shown = here
         ax.set_title(f"{'inference' if mode == Mode.INFER else 'training step'}, batch {batch}")
         values = part[value].dropna()
         wide = len(values) and values.max() > WIDE_RANGE * values[values > 0].min()
@@ -322,10 +366,25 @@ def throughput_vs_batch(run: Run) -> Figure:
     log_scale(ax, "x")
     log_scale(ax, "y")
     ax.set(xlabel="batch size (log)", ylabel="samples/s (log)")
-    ax.set_xticks(sorted(rows["batch_size"].unique()))
+    batches = sorted(rows["batch_size"].unique())
+    named = spaced(batches)
+    ax.set_xticks(batches, [f"{b:g}" if b in named else "" for b in batches])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # only the batch sizes
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
-    figure.suptitle(f"Throughput vs batch size\n{caption(run, rows)}", fontsize=10)
+    fusion = (rows["family"].map(Family.parse) == Family.FUSION).any()
+    sample = " (a fusion net's sample: one image and one question)" if fusion else ""
+    figure.suptitle(f"Throughput vs batch size{sample}\n{caption(run, rows)}", fontsize=10)
     return figure
+
+
+def spaced(values: Sequence[float], ratio: float = 1.5) -> list[float]:
+    """The ascending ``values`` whose tick labels on a log axis do not run together: each
+    at least ``ratio`` times the last kept."""
+    kept: list[float] = []
+    for value in values:
+        if not kept or value >= ratio * kept[-1]:
+            kept.append(value)
+    return kept
 
 
 def achieved_flops(run: Run) -> Figure:
@@ -334,7 +393,9 @@ def achieved_flops(run: Run) -> Figure:
     rows = require(run.ok[run.ok["achieved_gflops_per_s"].notna()], "FLOP rates")
     peaks = calibration_peaks(run.env, set(rows["dtype"]))
     styles = dict(zip(peaks, CALIBRATION_LINES, strict=False))
-    rates = ", ".join(f"{dtype} {peaks[dtype]:.0f} {styles[dtype][1]}" for dtype in styles)
+    rates = ", ".join(
+        f"{dtype} {peaks[dtype]:.0f} GFLOP/s, {styles[dtype][1]} line" for dtype in styles
+    )
     figure = per_batch_bars(
         run, rows, "achieved_gflops_per_s",
         "Achieved GFLOP/s" + (f" (calibration matmul: {rates})" if peaks else ""),
@@ -424,8 +485,8 @@ def training_curves(run: Run) -> Figure:
     curves = labelled(curves[curves["seed"] == curves["seed"].min()])
     groups = list(dict.fromkeys(zip(curves["suite"], curves["dataset"], strict=True)))
     metrics = {dataset: metrics_in(curves, task_of(dataset)) for _, dataset in groups}
-    figure = new_figure(len(groups), 3 if any(metrics.values()) else 2, width=5, height=3.4)
-    colours = arch_colours(curves)
+    figure = new_figure(len(groups), 3 if any(metrics.values()) else 2, width=4.2, height=3.4)
+    colours, markers = arch_colours(curves), arch_markers(curves)
     for row_axes, (suite, dataset) in zip(axes_grid(figure), groups, strict=True):
         part = curves[(curves["suite"] == suite) & (curves["dataset"] == dataset)]
         for ax, column, name in zip(
@@ -433,18 +494,35 @@ def training_curves(run: Run) -> Figure:
         ):
             values = part.assign(value=part[column] * (100 if column == "test_acc" else 1))
             sns.lineplot(
-                values, x="epoch", y="value", hue="label", palette=colours, marker="o",
-                markersize=5, ax=ax, legend=ax is row_axes[1],
+                values, x="epoch", y="value", hue="label", palette=colours, style="label",
+                markers=markers, dashes=False, markersize=5, ax=ax, legend=ax is row_axes[1],
             )  # fmt: skip
             ax.set(xlabel="epoch", ylabel=f"{name}{' (%)' if column == 'test_acc' else ''}")
             ax.set_title(f"{suite}: {dataset}", fontsize=9)
-        row_axes[1].legend(loc="upper right", fontsize=7, frameon=False)
+        handles, names = row_axes[1].get_legend_handles_labels()
+        row_axes[1].get_legend().remove()
+        beside = row_axes[1]  # the row's legend goes right of its last panel
         if len(row_axes) > 2:
-            metric_curves(row_axes[2], part, metrics[dataset], colours)
+            beside = row_axes[2]
+            metric_curves(row_axes[2], part, metrics[dataset], colours, markers)
+        where, anchor = ("center left", (1.02, 0.5)) if beside.axison else ("center", (0.5, 0.5))
+        beside.legend(handles, names, loc=where, bbox_to_anchor=anchor, fontsize=7, frameon=False)
         for ax in row_axes:
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     figure.suptitle(f"Training curves (first seed)\n{caption(run, curves)}", fontsize=10)
     return figure
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*")
+
+
+def arch_markers(table: pd.DataFrame) -> dict[str, str]:
+    """label -> marker: each member of a family its own (as its shade is its own)."""
+    markers: dict[str, str] = {}
+    for _, members in labelled(table).groupby("family", sort=False):
+        names = list(dict.fromkeys(members["label"]))
+        markers.update({n: MARKERS[i % len(MARKERS)] for i, n in enumerate(names)})
+    return markers
 
 
 def metrics_in(table: pd.DataFrame, task: Task | None) -> tuple[Metric, ...]:
@@ -455,17 +533,21 @@ def metrics_in(table: pd.DataFrame, task: Task | None) -> tuple[Metric, ...]:
 
 
 def metric_curves(
-    ax: Axes, part: pd.DataFrame, metrics: Sequence[Metric], colours: dict[str, Colour]
+    ax: Axes,
+    part: pd.DataFrame,
+    metrics: Sequence[Metric],
+    colours: dict[str, Colour],
+    markers: dict[str, str],
 ) -> None:
     """Each of a task's metrics per epoch, one line style per metric, their floors
-    dotted; the panel is hidden for a data set whose task has none."""
+    dotted; for a data set whose task has none the panel holds only the legend."""
     if not metrics:
-        ax.set_visible(False)
+        ax.axis("off")
         return
     for label, net in part.groupby("label", sort=False):
         for metric, (style, _) in zip(metrics, METRIC_LINES, strict=False):
             ax.plot(net["epoch"], 100 * net[metric.column], color=colours[label], ls=style,
-                    marker="o" if style == "-" else None, ms=3)  # fmt: skip
+                    marker=markers[label] if style == "-" else None, ms=4)  # fmt: skip
     for metric in metrics:
         floor = 100 * part[metric.floor].iloc[0]
         ax.axhline(floor, color="0.2", linestyle=":", linewidth=1)
@@ -487,10 +569,10 @@ def task_metrics(run: Run, task: Task) -> Figure:
     rows = labelled(require(measured, f"{task.name} metrics"))
     last = last_epochs(run.curves, rows, task.breakdown)
     figure = new_figure(1, 2 if last is not None else 1, width=5.5, height=4)
-    colours = arch_colours(rows)
-    bars_with_floors(figure.axes[0], rows, metrics, colours)
+    colours, names = arch_colours(rows), list(dict.fromkeys(rows["label"]))
+    bars_with_floors(figure.axes[0], rows, metrics, colours, names)
     if last is not None:
-        bars_with_floors(figure.axes[1], last, task.breakdown, colours)
+        bars_with_floors(figure.axes[1], last, task.breakdown, colours, names)
     figure.legend(
         *figure.axes[0].get_legend_handles_labels(),
         loc="outside right center",
@@ -522,18 +604,24 @@ def last_epochs(
 
 
 def bars_with_floors(
-    ax: Axes, rows: pd.DataFrame, metrics: Sequence[Metric], colours: dict[str, Colour]
+    ax: Axes,
+    rows: pd.DataFrame,
+    metrics: Sequence[Metric],
+    colours: dict[str, Colour],
+    names: Sequence[str],
 ) -> None:
-    """Grouped bars of each metric per net, and each metric's floor as a dashed line."""
-    names = list(dict.fromkeys(rows["label"]))
+    """Grouped bars of each metric per net (in the order of ``names``), each with its value
+    written on it (a 0% bar is then not taken for a missing one), and each metric's floor
+    as a dashed line."""
+    names = [name for name in names if name in set(rows["label"])]
     width = 0.8 / len(names)
     for position, metric in enumerate(metrics):
         for index, name in enumerate(names):
-            value = rows.loc[rows["label"] == name, metric.column].iloc[0]
+            value = 100 * rows.loc[rows["label"] == name, metric.column].iloc[0]
             x = position - 0.4 + width * (index + 0.5)
-            ax.bar(
-                x, 100 * value, width, color=colours[name], label=name if position == 0 else None
-            )
+            ax.bar(x, value, width, color=colours[name], label=name if position == 0 else None)
+            ax.annotate(f"{value:.0f}", (x, value), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=6)  # fmt: skip
         floor = rows[metric.floor].dropna()
         if len(floor):
             ax.hlines(100 * floor.iloc[0], position - 0.45, position + 0.45, colors="0.15",
@@ -567,12 +655,22 @@ def figure_list() -> list[tuple[str, Drawing]]:
     return [*FIGURE_LIST, *of_tasks]
 
 
+def figure_caption(drawing: Drawing) -> str:
+    """What a figure shows, from its drawing's docstring: 'Median latency per
+    architecture (line to the p90), at each batch size.'"""
+    doc = inspect.getdoc(getattr(drawing, "func", drawing)) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    text = re.sub(r"^Figure \d+( \([^)]*\))?: ", "", first)
+    return text[:1].upper() + text[1:]
+
+
 @dataclass
 class Drawn:
     """The figures written (name -> PNG path) and those skipped (name -> why)."""
 
     written: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)  # of the figures written
 
 
 def draw(run: Run) -> Drawn:
@@ -595,4 +693,5 @@ def draw(run: Run) -> Drawn:
                     metadata={"Date": None} if suffix == "svg" else None,
                 )
             drawn.written[name] = out / f"{name}.png"
+            drawn.captions[name] = figure_caption(make)
     return drawn

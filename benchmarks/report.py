@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,17 +52,27 @@ class Table:
 @dataclass(frozen=True)
 class Image:
     path: Path
-    caption: str
+    name: str
+    caption: str  # what it shows, numbered in the report: 'Figure 3: ...'
 
 
-Block = Heading | Text | Table | Image
+@dataclass(frozen=True)
+class Contents:
+    """Links to the report's sections (its level-2 headings)."""
+
+
+Block = Heading | Text | Table | Image | Contents
+VERDICT_COLOURS = {"HELD": "#1a7f37", "NOT HELD": "#cf222e", "INCONCLUSIVE": "#9a6700"}
 
 
 def environment_table(env: dict) -> pd.DataFrame:
     peaks = calibration_peaks(env, set(DTYPES))
+    built = (
+        f" (built for CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')})" if env.get("cuda") else ""
+    )
     items = {
         "device": env.get("device_name"),
-        "torch / CUDA / cuDNN": f"{env.get('torch')} / {env.get('cuda')} / {env.get('cudnn')}",
+        "torch": f"{env.get('torch')}{built}",
         "python": env.get("python"),
         "CPU (count)": f"{env.get('cpu')} ({env.get('cpu_count')})",
         "torch threads": env.get("threads"),
@@ -72,7 +83,7 @@ def environment_table(env: dict) -> pd.DataFrame:
         "archbench": env.get("archbench"),
         "sessions": len(env.get("sessions", [])),
     }
-    return pd.DataFrame({"": list(items), "value": [str(v) for v in items.values()]})
+    return pd.DataFrame({"setting": list(items), "value": [str(v) for v in items.values()]})
 
 
 def inference_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -80,17 +91,22 @@ def inference_table(rows: pd.DataFrame) -> pd.DataFrame:
         {
             "arch": rows["label"],
             "family": rows["family"],
-            "batch": rows["batch_size"],
+            "batch": whole(rows["batch_size"]),
             "params (M)": (rows["params"] / 1e6).round(3),
             "MMAC/sample": (rows["macs"] / 1e6).round(1),
             "median (ms)": rows["time_median_ms"].round(3),
             "p90 (ms)": rows["time_p90_ms"].round(3),
-            "samples/s": rows["throughput_per_s"].round(0),
+            "samples/s": whole(rows["throughput_per_s"]),
             "GFLOP/s": rows["achieved_gflops_per_s"].round(1),
             "hw eff (%)": (100 * rows["hw_efficiency"]).round(1),
             "peak mem (MiB)": rows["peak_mem_mb"].round(1),
         }
     )
+
+
+def whole(column: pd.Series) -> pd.Series:
+    """A column rounded to whole numbers, printed as such (384, not 384.0)."""
+    return column.round(0).astype("Int64")
 
 
 def training_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -99,16 +115,16 @@ def training_table(rows: pd.DataFrame) -> pd.DataFrame:
         {
             "arch": summary["label"],
             "data set": summary["dataset"],
-            "batch": summary["batch_size"],
+            "batch": whole(summary["batch_size"]),
             "step (ms)": summary["time_median_ms"].round(1),
             "epochs": epochs_texts(summary),
-            "train time (s)": summary["train_time_s"].round(0),
+            "train time (s)": whole(summary["train_time_s"]),
             "test acc (%)": accuracy_texts(summary),
             "seeds": summary["seeds"],
         }
     )
     if summary["train_samples_per_s"].notna().any():
-        table.insert(5, "train samples/s", summary["train_samples_per_s"].round(0))
+        table.insert(5, "train samples/s", whole(summary["train_samples_per_s"]))
     if summary["target_acc"].notna().any():
         table["target (%)"] = 100 * summary["target_acc"]
         table["time to target on validation (s)"] = summary["time_to_target_s"].round(1)
@@ -183,6 +199,7 @@ def build(run: Run, drawn: Drawn) -> list[Block]:
         Heading(f"archbench report: {suites}", 1),
         Text(f"Run directory `{run.path}`: {len(run.table)} rows."),
         *(Text(f"Left out (could not be read): {problem}") for problem in run.left_out),
+        Contents(),
         Heading("Environment"),
         Table(environment_table(run.env)),
         Heading("Findings"),
@@ -191,8 +208,9 @@ def build(run: Run, drawn: Drawn) -> list[Block]:
         *suite_tables(run),
         Heading("Figures"),
     ]
-    for name, path in drawn.written.items():
-        blocks.append(Image(path, name.replace("_", " ")))
+    for number, (name, path) in enumerate(drawn.written.items(), 1):
+        caption = drawn.captions.get(name, name.replace("_", " "))
+        blocks.append(Image(path, name, f"Figure {number}: {caption}"))
     if drawn.skipped:
         skipped = "; ".join(f"{name} ({why})" for name, why in drawn.skipped.items())
         blocks.append(Text(f"Not drawn, for lack of data: {skipped}."))
@@ -221,10 +239,22 @@ def to_markdown(blocks: list[Block], root: Path) -> str:
             parts.append(escape_markdown(block.text))
         elif isinstance(block, Table):
             parts.append(markdown_table(block.frame))
+        elif isinstance(block, Contents):
+            links = [f"[{h.text}](#{slug(h.text)})" for h in sections(blocks)]
+            parts.append("Contents: " + " · ".join(links))
         else:
             path = block.path.relative_to(root).as_posix()
-            parts.append(f"![{escape_markdown(block.caption)}]({path})")
+            parts.append(f"![{block.name}]({path})\n\n*{escape_markdown(block.caption)}*")
     return "\n\n".join(parts) + "\n"
+
+
+def sections(blocks: list[Block]) -> list[Heading]:
+    return [block for block in blocks if isinstance(block, Heading) and block.level == 2]
+
+
+def slug(text: str) -> str:
+    """A heading's anchor, as GitHub makes it: 'Findings' -> 'findings'."""
+    return re.sub(r"[^a-z0-9 -]", "", text.lower()).replace(" ", "-")
 
 
 def escape_markdown(text: str) -> str:
@@ -235,19 +265,24 @@ def escape_markdown(text: str) -> str:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """``frame`` as a Markdown table: texts as written (numbers as tabulate sets them),
-    missing cells blank; columns of numbers, or of texts that start with one ('94.10 ±
-    0.35', '2 of 2'), right-aligned."""
+    missing cells blank; aligned as ``alignments`` says."""
     numeric = [pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes]
     texts = [i for i, is_number in enumerate(numeric) if not is_number]
-    align = [
-        "right" if is_number or starts_with_numbers(frame[column]) else "left"
-        for column, is_number in zip(frame.columns, numeric, strict=True)
-    ]
     escaped = frame.map(
         lambda cell: escape_markdown(cell).replace("|", "\\|") if isinstance(cell, str) else cell
     )
     cells = escaped.astype(object).where(frame.notna(), None)
-    return cells.to_markdown(index=False, disable_numparse=texts, colalign=align)
+    return cells.to_markdown(index=False, disable_numparse=texts, colalign=alignments(frame))
+
+
+def alignments(frame: pd.DataFrame) -> list[str]:
+    """Each column's alignment: columns of numbers, or of texts that start with one
+    ('94.10 ± 0.35', '2 of 2'), right; names and other texts left."""
+    numeric = pd.api.types.is_numeric_dtype
+    return [
+        "right" if numeric(frame[name]) or starts_with_numbers(frame[name]) else "left"
+        for name in frame.columns
+    ]
 
 
 def starts_with_numbers(column: pd.Series) -> bool:
@@ -258,11 +293,15 @@ def starts_with_numbers(column: pd.Series) -> bool:
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em;
+       color: #222; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
-th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-img { max-width: 100%; margin: 0.5em 0 1.5em; }
+th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; white-space: nowrap; }
+.left { text-align: left; } .right { text-align: right; }
+figure { margin: 0.5em 0 2em; }
+img { max-width: 100%; }
+figcaption { font-size: 0.9em; color: #555; margin-top: 0.3em; }
+nav a { margin-right: 1em; }
 """
 
 
@@ -270,22 +309,56 @@ def to_html(blocks: list[Block]) -> str:
     parts = []
     for block in blocks:
         if isinstance(block, Heading):
-            parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
+            level = block.level
+            parts.append(f'<h{level} id="{slug(block.text)}">{html.escape(block.text)}</h{level}>')
         elif isinstance(block, Text):
-            parts.append(f"<p>{inline_html(block.text)}</p>")
+            parts.append(f"<p>{coloured_verdicts(inline_html(block.text))}</p>")
         elif isinstance(block, Table):
-            parts.append(block.frame.to_html(index=False, border=0, na_rep=""))
+            parts.append(html_table(block.frame))
+        elif isinstance(block, Contents):
+            links = (
+                f'<a href="#{slug(h.text)}">{html.escape(h.text)}</a>' for h in sections(blocks)
+            )
+            parts.append(f"<nav>Contents: {''.join(links)}</nav>")
         else:
             data = base64.b64encode(block.path.read_bytes()).decode()
             parts.append(
-                f'<figure><img alt="{html.escape(block.caption)}" '
-                f'src="data:image/png;base64,{data}"></figure>'
+                f'<figure id="{block.name}"><img alt="{html.escape(block.name)}" '
+                f'src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
             )
     body = "\n".join(parts)
     return (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>archbench report</title>"
         f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
     )
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    """``frame`` as an HTML table: cells as written (whole numbers without '.0'), missing
+    ones blank, aligned as ``alignments`` says."""
+    aligned = alignments(frame)
+    head = "".join(
+        f'<th class="{a}">{html.escape(str(c))}</th>'
+        for c, a in zip(frame.columns, aligned, strict=True)
+    )
+    rows = []
+    for record in frame.itertuples(index=False):
+        cells = ("" if pd.isna(value) else html.escape(str(value)) for value in record)
+        rows.append(
+            "".join(f'<td class="{a}">{c}</td>' for c, a in zip(cells, aligned, strict=True))
+        )
+    body = "".join(f"<tr>{row}</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def coloured_verdicts(text: str) -> str:
+    """A verdict in bold, coloured: held green, not held red, inconclusive amber."""
+    for verdict, colour in VERDICT_COLOURS.items():
+        text = text.replace(
+            f"<strong>{verdict}</strong>", f'<strong style="color: {colour}">{verdict}</strong>'
+        )
+    return text
 
 
 def inline_html(text: str) -> str:

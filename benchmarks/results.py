@@ -36,6 +36,7 @@ import architectures
 from architectures import Change, Family
 from benchmarks import __version__
 from benchmarks.errors import UserError
+from benchmarks.options import DTYPE_NAMES
 from benchmarks.schema import (
     CONDITIONS,
     NO_OVERRIDES,
@@ -412,10 +413,25 @@ def labels(
 
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``label`` column (see labels), sorted by family order, then label."""
+    """The table with a ``label`` column (see labels), sorted by family order, then net,
+    then its variants, the baseline first (fp32 before other dtypes, settings off before
+    on), then label."""
     table = table.assign(label=labels(table))
-    rank = table["family"].map(lambda family: Family.parse(family).rank)
-    return table.assign(_rank=rank).sort_values(["_rank", "label"]).drop(columns="_rank")
+    order = [
+        (Family.parse(family).rank, row.arch, row.config.text(), variant_rank(row), label)
+        for family, row, label in zip(
+            table["family"], identities(table), table["label"], strict=True
+        )
+    ]
+    ranks = sorted(range(len(order)), key=order.__getitem__)
+    return table.iloc[ranks]
+
+
+def variant_rank(identity: Identity) -> tuple[int, int]:
+    """A net's variant in order: its dtype's place (fp32 first), then how many backend
+    settings are on."""
+    dtype = DTYPE_NAMES.index(identity.dtype) if identity.dtype in DTYPE_NAMES else len(DTYPE_NAMES)
+    return dtype, sum(identity.backend.columns().values())
 
 
 def calibration_peaks(env: Mapping[str, Any], dtypes: Iterable[str]) -> dict[str, float]:

@@ -3,6 +3,9 @@ reason) when it is not, with fixed family colours and the expected series."""
 
 from __future__ import annotations
 
+import colorsys
+import itertools
+
 import matplotlib.colors
 import pytest
 
@@ -89,7 +92,8 @@ def test_figures_have_the_expected_panels_and_series(full_run):
     }  # fmt: skip
     curves = plots.training_curves(full_run)
     assert len(curves.axes) == 6  # (accuracy, loss, by question kind) x two data sets
-    assert [ax.get_visible() for ax in curves.axes[2::3]] == [False, True]  # mnist5k has no kinds
+    assert [ax.axison for ax in curves.axes[2::3]] == [False, True]  # mnist5k has no kinds:
+    assert curves.axes[2].get_legend() is not None  # its third cell holds the row's legend
     kinds = plots.figure_list()[-1][1](full_run)
     assert len(kinds.axes) == 2  # by kind, and per subtype from the curves
     floors = [line for line in kinds.axes[0].collections if line.get_linestyle()[0][1]]
@@ -137,9 +141,10 @@ def test_captions_state_device_dtype_data_set_and_budget(full_run):
     assert "2 epochs" in text
 
 
-def test_bar_panels_align_rows_and_use_log_scale_across_decades(tmp_path):
-    """Panels with different nets (inference of all, a training step of one) keep one
-    row per net at the same height; a panel spanning decades gets a log axis."""
+def test_bar_panels_show_only_their_nets_and_use_log_scale_across_decades(tmp_path):
+    """A panel names the nets it has (a training step of one net: one row, not an empty
+    row for each other net); a panel spanning decades gets a log axis; the calibration's
+    rate has its unit."""
     rows = [
         result_row("resnet20", "resnet", achieved_gflops_per_s=2.0),
         result_row("resnet56", "resnet", achieved_gflops_per_s=500.0),
@@ -147,6 +152,86 @@ def test_bar_panels_align_rows_and_use_log_scale_across_decades(tmp_path):
     ]
     figure = plots.achieved_flops(results.load_run(write_run(tmp_path, rows)))
     infer, train = figure.axes[:2]
-    assert infer.get_ylim() == train.get_ylim() == (1.5, -0.5)
+    assert infer.get_ylim() == (1.5, -0.5) and train.get_ylim() == (0.5, -0.5)
+    assert [label.get_text() for label in train.get_yticklabels()] == ["resnet56"]
     assert infer.get_xscale() == "log" and train.get_xscale() == "linear"
-    assert "fp32 100 dotted" in figure.get_suptitle()
+    assert "fp32 100 GFLOP/s, dotted line" in figure.get_suptitle()
+
+
+def test_four_bar_panels_are_two_rows_of_two(tmp_path):
+    """A figure a report column wide: four panels (two inference and two training batch
+    sizes) as a 2 x 2 grid, each row naming its nets."""
+    rows = [
+        result_row("resnet20", "resnet", mode=mode, batch_size=batch)
+        for mode, batch in (("infer", 1), ("infer", 64), ("train", 8), ("train", 64))
+    ]
+    figure = plots.achieved_flops(results.load_run(write_run(tmp_path, rows)))
+    assert plots.axes_grid(figure).shape == (2, 2)
+    named = [bool(ax.get_yticklabels()[0].get_text()) for ax in figure.axes]
+    assert named == [True, False, True, False]
+
+
+def test_the_budget_caption_names_each_data_set_in_numeric_order(tmp_path):
+    """'budget: cifar10 5 epochs; sort_of_clevr 16 epochs', not '16 epochs; 5 epochs'."""
+    rows = measured_net("resnet20", "resnet", 0.9, dataset="cifar10", epochs=5)
+    rows += measured_net("plain20", "plain", 0.9, dataset="cifar10", epochs=20, time_budget_s=30)
+    rows += measured_net("fusion_concat", "fusion", 0.7, dataset="sort_of_clevr", epochs=16)
+    trained = results.load_run(write_run(tmp_path, rows)).trained()
+    assert plots.budget_text(trained) == (
+        "budget: cifar10 5 epochs, 20 epochs or 30 s; sort_of_clevr 16 epochs"
+    )
+    assert plots.budget_text(trained[trained["dataset"] == "cifar10"]).startswith("budget 5")
+
+
+def test_members_of_one_family_differ_in_hue_and_lightness():
+    """Four fusion nets were four near-identical browns: any two members now differ
+    clearly in lightness and in hue."""
+    shades = plots.shade_range(plots.family_colour("fusion"), 4)
+    hls = [colorsys.rgb_to_hls(*shade) for shade in shades]
+    for first, second in itertools.combinations(hls, 2):
+        assert abs(first[1] - second[1]) >= 0.15
+        assert abs(first[0] - second[0]) >= 0.04
+
+
+def test_throughput_names_only_batch_sizes_whose_labels_do_not_collide(tmp_path):
+    """Batch sizes 50 and 64 on a log axis ran together: the first of the two is named,
+    and no minor tick is (the minor formatter had labelled 50 beside 64)."""
+    rows = [
+        result_row("resnet20", "resnet", batch_size=batch, throughput_per_s=100.0 * batch)
+        for batch in (1, 8, 50, 64)
+    ]
+    figure = plots.throughput_vs_batch(results.load_run(write_run(tmp_path, rows)))
+    figure.draw_without_rendering()
+    ax = figure.axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["1", "8", "50", ""]
+    assert not any(label.get_text() for label in ax.xaxis.get_minorticklabels())
+    assert plots.spaced([1, 8, 50, 64, 128]) == [1, 8, 50, 128]
+
+
+def test_backend_variants_list_the_fp32_baseline_first(tmp_path):
+    rows = [
+        result_row("resnet20", "resnet", **variant)
+        for variant in ({"dtype": "bf16"}, {"compile": True}, {}, {"channels_last": True})
+    ]
+    table = results.labelled(results.load(write_run(tmp_path, rows)))
+    assert list(table["label"]) == [
+        "resnet20 [fp32]", "resnet20 [fp32, channels_last]", "resnet20 [fp32, compile]",
+        "resnet20 [bf16]",
+    ]  # fmt: skip
+
+
+def test_point_labels_stay_inside_the_axes_on_a_white_ground(full_run):
+    figure = plots.accuracy_vs_flops(full_run)
+    figure.draw_without_rendering()
+    ax = figure.axes[0]
+    frame = ax.get_window_extent()
+    for text in ax.texts:
+        box = text.get_window_extent()
+        assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, text.get_text()
+        assert text.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_a_zero_bar_has_its_value_written(tmp_path, full_run):
+    figure = plots.figure_list()[-1][1](full_run)
+    values = [text.get_text() for text in figure.axes[0].texts]
+    assert values and all(value.isdigit() for value in values)  # '72', and '0' for a 0% bar

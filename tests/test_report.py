@@ -44,7 +44,35 @@ def test_html_report_is_self_contained(tmp_path):
     page = html_path.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") >= 3
     assert "<strong>1. Residual connections" in page
-    assert not re.search(r"""(src|href)=["'](?!data:)""", page)  # nothing to fetch
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", page)  # nothing to fetch
+
+
+def test_html_report_reads_well_at_1400_px(tmp_path):
+    """A table of contents, numbered figure captions, coloured verdicts, whole numbers
+    without '.0', text columns left-aligned and no blank header."""
+    run = results.load_run(small_run(tmp_path))
+    _, html_path = report.write_report(run, plots.draw(run))
+    page = html_path.read_text()
+    assert '<nav>Contents: <a href="#environment">Environment</a>' in page
+    assert '<h2 id="findings">Findings</h2>' in page
+    assert re.search(r"<figcaption>Figure \d: Median latency per architecture", page)
+    assert '<strong style="color: #1a7f37">HELD</strong>' in page
+    assert "max-width: 1400px" in page
+    assert '<th class="left">setting</th>' in page and "<th></th>" not in page
+    assert '<td class="left">plain20</td>' in page
+    inference = next(table for table in page.split("<table>") if "samples/s</th>" in table)
+    header = re.findall(r"<th[^>]*>([^<]*)</th>", inference)
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in inference.split("<tr>")[2:]]
+    for column in ("batch", "samples/s"):
+        cells = [row[header.index(column)] for row in rows]
+        assert cells and all(cell.isdigit() for cell in cells), (column, cells)  # not '384.0'
+
+
+def test_markdown_figures_have_numbered_captions(tmp_path):
+    run = results.load_run(small_run(tmp_path))
+    markdown = report.to_markdown(report.build(run, plots.draw(run)), run.path)
+    assert "Contents: [Environment](#environment) · [Findings](#findings)" in markdown
+    assert re.search(r"\.png\)\n\n\*Figure \d: Median latency per architecture", markdown)
 
 
 def test_failures_are_listed(tmp_path):
