@@ -145,9 +145,15 @@ def axes_grid(figure: Figure) -> np.ndarray:
     return np.asarray(figure.axes).reshape(grid.get_geometry())
 
 
-def family_legend(figure: Figure, families: list[str]) -> None:
+def family_legend(figure: Figure, families: list[str], *, below: bool = False) -> None:
+    """The legend of family colours, right of the panels (or ``below`` them, in a row)."""
     handles = [matplotlib.patches.Patch(color=family_colour(f), label=str(f)) for f in families]
-    figure.legend(handles=handles, loc="outside right center", title="family", frameon=False)
+    if below:
+        figure.legend(
+            handles=handles, loc="outside lower center", ncols=len(handles), frameon=False
+        )
+    else:
+        figure.legend(handles=handles, loc="outside right center", title="family", frameon=False)
 
 
 LABEL_OFFSETS = ((4, 5), (4, -11), (-4, 5), (-4, -11), (4, 13), (4, -19), (-4, 13), (-4, -19))
@@ -313,7 +319,8 @@ def per_batch_bars(
     labels = list(dict.fromkeys(rows["label"]))
     columns = 2 if len(settings) == 4 else min(len(settings), 3)  # a report column wide
     height = max(2.5, 0.8 + 0.28 * len(labels))
-    figure = new_figure(math.ceil(len(settings) / columns), columns, width=4.2, height=height)
+    width = 5.4 if columns == 2 else 4.2  # the names of the nets take room in each column
+    figure = new_figure(math.ceil(len(settings) / columns), columns, width=width, height=height)
     for spare in figure.axes[len(settings) :]:
         spare.remove()
     shown: list[str] = []  # the rows named on the panel to the left
@@ -338,7 +345,7 @@ def per_batch_bars(
         if wide:  # values over orders of magnitude: the small ones stay readable
             log_scale(ax, "x")
         ax.set_xlabel(x_label + (" (log)" if wide else ""))
-    family_legend(figure, list(dict.fromkeys(rows["family"])))
+    family_legend(figure, list(dict.fromkeys(rows["family"])), below=len(figure.axes) > columns)
     figure.suptitle(f"{title}\n{caption(run, rows)}", fontsize=10)
     return figure
 
