@@ -210,7 +210,8 @@ def pareto_front(xs: pd.Series, ys: pd.Series) -> tuple[list, list]:
 
 def log_scale(ax: Axes, which: str) -> None:
     """A log scale on axis ``which`` ('x' or 'y') labelled 200, 500, 1k, 2k rather than
-    in powers of ten (every minor tick labelled when the axis spans under a decade)."""
+    in powers of ten (300 too when the axis spans under a decade, a few round ticks when
+    it spans under 3x)."""
     getattr(ax, f"set_{which}scale")("log")
     axis = getattr(ax, f"{which}axis")
     engineering = matplotlib.ticker.EngFormatter(sep="")
@@ -221,7 +222,8 @@ def log_scale(ax: Axes, which: str) -> None:
     def minor(value: float, position: int) -> str:
         low, high = sorted(axis.get_view_interval())
         mantissa = round(value / 10 ** math.floor(math.log10(value)))
-        return number(value) if high < 10 * low or mantissa in (2, 5) else ""
+        named = (2, 3, 5) if high < 10 * low else (2, 5)  # within a decade: a few more
+        return number(value) if mantissa in named else ""
 
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(number))
     axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))

@@ -7,6 +7,7 @@ import colorsys
 import itertools
 
 import matplotlib.colors
+import matplotlib.figure
 import pytest
 
 from architectures import Family
@@ -235,3 +236,21 @@ def test_a_zero_bar_has_its_value_written(tmp_path, full_run):
     figure = plots.figure_list()[-1][1](full_run)
     values = [text.get_text() for text in figure.axes[0].texts]
     assert values and all(value.isdigit() for value in values)  # '72', and '0' for a 0% bar
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(270e3, 860e3, {"300k", "500k"}), (422e3, 438e3, {"426k", "432k", "438k"})],
+)
+def test_log_axes_name_a_few_ticks_that_do_not_run_together(low, high, expected):
+    """'700k800k900k1M' and '422.5k425k427.5k...' ran together under a decade."""
+    figure = matplotlib.figure.Figure()
+    ax = figure.subplots()
+    ax.scatter([low, high], [1, 2])
+    plots.log_scale(ax, "x")
+    figure.draw_without_rendering()
+    left, right = ax.get_xlim()
+    ticks = [*zip(ax.get_xticks(), ax.get_xticklabels(), strict=True)]
+    ticks += zip(ax.get_xticks(minor=True), ax.get_xticklabels(minor=True), strict=True)
+    named = {label.get_text() for tick, label in ticks if left <= tick <= right}
+    assert named - {""} == expected
