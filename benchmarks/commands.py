@@ -348,7 +348,8 @@ def print_summary(table: pd.DataFrame) -> None:
             summary.insert(len(summary.columns) - 2, header, metric_cells(table, metrics))
             formats.insert(len(formats) - 2, "")
     print()
-    print(summary.to_markdown(index=False, tablefmt="simple", floatfmt=formats))
+    blanks = summary.astype(object).where(summary.notna(), None)  # not measured: blank, not nan
+    print(blanks.to_markdown(index=False, tablefmt="simple", floatfmt=formats))
 
 
 def metric_cells(table: pd.DataFrame, metrics: Sequence[tasks.Metric]) -> list[str]:

@@ -12,12 +12,12 @@ import torch
 
 import architectures
 from architectures import user
-from benchmarks import catalog, listing, options, results, runner
+from benchmarks import catalog, commands, listing, options, results, runner
 from benchmarks.cli import build_parser, main
 from benchmarks.commands import build_suite
 from benchmarks.measure.device import DTYPES, Backend
 
-from helpers import TINY_SUITE, run_cli
+from helpers import TINY_SUITE, result_row, run_cli, write_run
 
 
 def test_list_prints_every_architecture_with_family_input_and_params(capsys):
@@ -266,3 +266,13 @@ def test_a_named_net_gets_the_data_set_its_kind_gets_in_the_suite():
         entry.arch: build_suite(args).dataset_for(entry) for entry in build_suite(args).entries
     }
     assert datasets == {"fusion_concat": "sort_of_clevr:1200", "resnet20": "mnist5k"}
+
+
+def test_the_summary_leaves_what_was_not_measured_blank(tmp_path, capsys):
+    """A FLOPs-only pass printed 'nan' in every timing column."""
+    row = result_row("resnet20", "resnet")
+    for column in ("time_median_ms", "time_p90_ms", "throughput_per_s", "peak_mem_mb"):
+        row[column] = None
+    commands.print_summary(results.load(write_run(tmp_path / "run", [row])))
+    out = capsys.readouterr().out
+    assert "resnet20" in out and "nan" not in out
