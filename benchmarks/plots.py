@@ -16,6 +16,7 @@ import inspect
 import logging
 import math
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 CALIBRATION_LINES = ((":", "dotted"), ("-.", "dash-dotted"), ("--", "dashed"), ("-", "solid"))
 METRIC_LINES = (("-", "solid"), ("--", "dashed"), ("-.", "dash-dotted"))
 HUE_SPREAD = 0.08  # a family's members' hues, either way (about 30 degrees)
+TITLE_CHARS_PER_INCH = 13  # at the title's 10 points
 WIDE_RANGE = 30  # bar panels whose largest value passes the smallest this many times: log x
 FIGURES_DIR = "figures"
 FORMATS = ("png", "svg")
@@ -89,7 +91,7 @@ def shade_range(base: Colour, count: int) -> list[Colour]:
     hue, _, saturation = colorsys.rgb_to_hls(*base)
     spread = min(1.0, (count - 1) / 3)  # two members: a third of the full spread
     turns = np.linspace(-HUE_SPREAD, HUE_SPREAD, count) * spread
-    lightness = 0.5 + np.linspace(-0.25, 0.25, count) * min(1.0, (count - 1) / 2)
+    lightness = 0.47 + np.linspace(-0.2, 0.2, count) * min(1.0, (count - 1) / 2)  # none pale
     return [
         rgb(colorsys.hls_to_rgb((hue + turn) % 1, light, min(1.0, 1.15 * saturation)))
         for turn, light in zip(turns, lightness, strict=True)
@@ -132,6 +134,14 @@ def one_budget(budget: tuple[float, float]) -> str:
     return " or ".join(parts)
 
 
+def set_title(figure: Figure, text: str) -> None:
+    """The figure's title and caption, each line wrapped to the figure's width (a long
+    caption ran off both edges of a one-panel figure)."""
+    width = int(figure.get_figwidth() * TITLE_CHARS_PER_INCH)
+    lines = [textwrap.fill(line, width) for line in text.split("\n")]
+    figure.suptitle("\n".join(lines), fontsize=10)
+
+
 def new_figure(rows: int, cols: int, width: float = 5.0, height: float = 3.6) -> Figure:
     figure = Figure(figsize=(width * cols, height * rows), layout="constrained")
     figure.subplots(rows, cols, squeeze=False)
@@ -156,6 +166,7 @@ def family_legend(figure: Figure, families: list[str], *, below: bool = False) -
         figure.legend(handles=handles, loc="outside right center", title="family", frameon=False)
 
 
+Box = tuple[float, float, float, float]  # left, bottom, right, top, in points
 LABEL_OFFSETS = ((4, 5), (4, -11), (-4, 5), (-4, -11), (4, 13), (4, -19), (-4, 13), (-4, -19))
 
 
@@ -163,10 +174,10 @@ def label_points(
     ax: Axes, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], fontsize: float = 7
 ) -> None:
     """Name each point, at the first of a few offsets whose box stays inside the axes and
-    overlaps neither a label already placed nor another point's marker (boxes estimated
-    from the text length, in points); on a white ground, so that a line under a label
-    (the Pareto front) does not strike it through. Call once the layout is final
-    (``draw_without_rendering``)."""
+    overlaps neither a label already placed nor another point's marker (else at the
+    least bad of them; boxes estimated from the text length, in points); on a white
+    ground, so that a line under a label (the Pareto front) does not strike it through.
+    Call once the layout is final (``draw_without_rendering``)."""
     xs, ys, points_to_pixels = list(xs), list(ys), ax.figure.dpi / 72
     centres = [
         tuple(ax.transData.transform((x, y)) / points_to_pixels)
@@ -174,17 +185,14 @@ def label_points(
     ]
     frame = [side / points_to_pixels for side in ax.get_window_extent().extents]
     markers = [(cx - 5, cy - 5, cx + 5, cy + 5) for cx, cy in centres]
-    placed: list[tuple[float, float, float, float]] = []
+    placed: list[Box] = []
     for index, ((px, py), text) in enumerate(zip(centres, labels, strict=True)):
         obstacles = placed + markers[:index] + markers[index + 1 :]
         size = (0.62 * fontsize * len(text) + 2, fontsize + 2)
-        for dx, dy in (*LABEL_OFFSETS, LABEL_OFFSETS[0]):
-            left = px + dx - (size[0] if dx < 0 else 0)
-            candidate = (left, py + dy, left + size[0], py + dy + size[1])
-            inside = frame[0] <= candidate[0] and candidate[2] <= frame[2]
-            inside = inside and frame[1] <= candidate[1] and candidate[3] <= frame[3]
-            if inside and not any(overlaps(candidate, other) for other in obstacles):
-                break
+        boxes = [label_box((px, py), offset, size) for offset in LABEL_OFFSETS]
+        costs = [placement_cost(box, frame, obstacles) for box in boxes]
+        best = costs.index(min(costs))  # the first free place, else the least bad
+        (dx, dy), candidate = LABEL_OFFSETS[best], boxes[best]
         placed.append(candidate)
         ax.annotate(
             text, (xs[index], ys[index]), textcoords="offset points", xytext=(dx, dy),
@@ -193,8 +201,28 @@ def label_points(
         )  # fmt: skip
 
 
-def overlaps(a: tuple, b: tuple) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+def label_box(
+    centre: tuple[float, float], offset: tuple[int, int], size: tuple[float, float]
+) -> Box:
+    """Where a label of ``size`` at ``offset`` from its point's ``centre`` lies."""
+    (x, y), (dx, dy), (width, height) = centre, offset, size
+    left = x + dx - (width if dx < 0 else 0)
+    return (left, y + dy, left + width, y + dy + height)
+
+
+def placement_cost(box: Box, frame: Sequence[float], obstacles: Sequence[Box]) -> float:
+    """How bad a label's place is: its area outside the axes (doubled), and its overlap
+    with labels and markers; 0 when free."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    outside = area - overlap_area(box, frame)
+    return 2 * outside + sum(overlap_area(box, other) for other in obstacles)
+
+
+def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
+    """The area two boxes (left, bottom, right, top) share."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0.0, width) * max(0.0, height)
 
 
 def pareto_front(xs: pd.Series, ys: pd.Series) -> tuple[list, list]:
@@ -229,6 +257,8 @@ def log_scale(ax: Axes, which: str) -> None:
     axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
     low, high = sorted(axis.get_data_interval())
     if low > 0 and high < 3 * low:  # a narrow span: a few round ticks, not every minor one
+        if high < 1.01 * low:  # one point: round ticks around it
+            low, high = low / 1.25, high * 1.25
         ticks = matplotlib.ticker.MaxNLocator(3).tick_values(low, high)
         axis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -282,7 +312,7 @@ def accuracy_scatter(run: Run, panels: list[tuple[str, str]], title: str) -> Fig
             ax.set_ylabel(f"test accuracy (%), {dataset}")
             ax.margins(x=0.15, y=0.12)
     family_legend(figure, list(dict.fromkeys(trained["family"])))
-    figure.suptitle(f"{title}\n{caption(run, trained, budget=True)}", fontsize=10)
+    set_title(figure, f"{title}\n{caption(run, trained, budget=True)}")
     figure.draw_without_rendering()
     for row_axes, dataset in zip(axes_grid(figure), datasets, strict=True):
         rows = trained[trained["dataset"] == dataset]
@@ -348,7 +378,7 @@ def per_batch_bars(
             log_scale(ax, "x")
         ax.set_xlabel(x_label + (" (log)" if wide else ""))
     family_legend(figure, list(dict.fromkeys(rows["family"])), below=len(figure.axes) > columns)
-    figure.suptitle(f"{title}\n{caption(run, rows)}", fontsize=10)
+    set_title(figure, f"{title}\n{caption(run, rows)}")
     return figure
 
 
@@ -382,7 +412,7 @@ def throughput_vs_batch(run: Run) -> Figure:
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
     fusion = (rows["family"].map(Family.parse) == Family.FUSION).any()
     sample = " (a fusion net's sample: one image and one question)" if fusion else ""
-    figure.suptitle(f"Throughput vs batch size{sample}\n{caption(run, rows)}", fontsize=10)
+    set_title(figure, f"Throughput vs batch size{sample}\n{caption(run, rows)}")
     return figure
 
 
@@ -417,7 +447,8 @@ def achieved_flops(run: Run) -> Figure:
 
 
 def depth_degradation(run: Run) -> Figure:
-    """Figure 6: test error against depth, plain vs residual (mean and seed spread)."""
+    """Figure 6: test error against depth, plain vs residual (the mean over seeds, bars
+    their spread where there are several)."""
     rows = depth_series(trained_rows(run.table))
     rows = rows.assign(error=100 * (1 - rows["test_acc"]))
     if rows.empty or rows.groupby("kind")["depth"].nunique().max() < 2:
@@ -435,9 +466,7 @@ def depth_degradation(run: Run) -> Figure:
         ax.legend(title="", frameon=False)
     seeds = rows.groupby(["arch", "dataset"])["seed"].nunique().max()
     spread = f"bars: sd over {seeds} seeds" if seeds > 1 else "one seed"
-    figure.suptitle(
-        f"Depth: plain vs residual ({spread})\n{caption(run, rows, budget=True)}", fontsize=10
-    )
+    set_title(figure, f"Depth: plain vs residual ({spread})\n{caption(run, rows, budget=True)}")
     return figure
 
 
@@ -471,7 +500,7 @@ def width_vs_depth(run: Run) -> Figure:
             label_points(ax, means["params"], means[column], list(means.index))
     seeds = rows.groupby(["arch", "dataset"])["seed"].nunique().max()
     spread = f"bars: sd over {seeds} seeds" if seeds > 1 else "one seed"
-    figure.suptitle(f"Width vs depth ({spread})\n{caption(run, rows, budget=True)}", fontsize=10)
+    set_title(figure, f"Width vs depth ({spread})\n{caption(run, rows, budget=True)}")
     return figure
 
 
@@ -518,7 +547,7 @@ def training_curves(run: Run) -> Figure:
         beside.legend(handles, names, loc=where, bbox_to_anchor=anchor, fontsize=7, frameon=False)
         for ax in row_axes:
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    figure.suptitle(f"Training curves (first seed)\n{caption(run, curves)}", fontsize=10)
+    set_title(figure, f"Training curves (first seed)\n{caption(run, curves)}")
     return figure
 
 
@@ -588,10 +617,10 @@ def task_metrics(run: Run, task: Task) -> Figure:
         frameon=False,
         fontsize=8,
     )
-    figure.suptitle(
+    set_title(
+        figure,
         f"{task.name.capitalize()}: each metric per net; dashed: its no-skill floor\n"
         f"{caption(run, rows, budget=True)}",
-        fontsize=10,
     )
     return figure
 
@@ -629,8 +658,12 @@ def bars_with_floors(
             value = 100 * rows.loc[rows["label"] == name, metric.column].iloc[0]
             x = position - 0.4 + width * (index + 0.5)
             ax.bar(x, value, width, color=colours[name], label=name if position == 0 else None)
-            ax.annotate(f"{value:.0f}", (x, value), xytext=(0, 2), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=6)  # fmt: skip
+            inside = value >= 10  # in white at the bar's top, clear of the floors' lines
+            ax.annotate(
+                f"{value:.0f}", (x, value), xytext=(0, -2 if inside else 2),
+                textcoords="offset points", ha="center", va="top" if inside else "bottom",
+                fontsize=6 if len(metrics) > 3 else 7, color="white" if inside else "0.15",
+            )  # fmt: skip
         floor = rows[metric.floor].dropna()
         if len(floor):
             ax.hlines(100 * floor.iloc[0], position - 0.45, position + 0.45, colors="0.15",

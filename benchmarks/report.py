@@ -295,7 +295,9 @@ def starts_with_numbers(column: pd.Series) -> bool:
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em;
        color: #222; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
+table { border-collapse: collapse; font-size: 0.85em; }
+.table { overflow-x: auto; margin: 0.5em 0 1.5em; }
+ul { margin: 0.3em 0; }
 th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; white-space: nowrap; }
 .left { text-align: left; } .right { text-align: right; }
 figure { margin: 0.5em 0 2em; }
@@ -311,10 +313,12 @@ def to_html(blocks: list[Block]) -> str:
         if isinstance(block, Heading):
             level = block.level
             parts.append(f'<h{level} id="{slug(block.text)}">{html.escape(block.text)}</h{level}>')
+        elif isinstance(block, Text) and block.text.startswith("- "):  # a list item
+            parts.append(f"<ul><li>{coloured_verdicts(inline_html(block.text[2:]))}</li></ul>")
         elif isinstance(block, Text):
             parts.append(f"<p>{coloured_verdicts(inline_html(block.text))}</p>")
-        elif isinstance(block, Table):
-            parts.append(html_table(block.frame))
+        elif isinstance(block, Table):  # scrolls sideways when wider than the page
+            parts.append(f'<div class="table">{html_table(block.frame)}</div>')
         elif isinstance(block, Contents):
             links = (
                 f'<a href="#{slug(h.text)}">{html.escape(h.text)}</a>' for h in sections(blocks)

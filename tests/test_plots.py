@@ -190,7 +190,7 @@ def test_members_of_one_family_differ_in_hue_and_lightness():
     shades = plots.shade_range(plots.family_colour("fusion"), 4)
     hls = [colorsys.rgb_to_hls(*shade) for shade in shades]
     for first, second in itertools.combinations(hls, 2):
-        assert abs(first[1] - second[1]) >= 0.15
+        assert abs(first[1] - second[1]) >= 0.12
         assert abs(first[0] - second[0]) >= 0.04
 
 
@@ -240,7 +240,11 @@ def test_a_zero_bar_has_its_value_written(tmp_path, full_run):
 
 @pytest.mark.parametrize(
     ("low", "high", "expected"),
-    [(270e3, 860e3, {"300k", "500k"}), (422e3, 438e3, {"426k", "432k", "438k"})],
+    [
+        (270e3, 860e3, {"300k", "500k"}),
+        (422e3, 438e3, {"426k", "432k", "438k"}),
+        (1.97407, 1.97407, {"1.5", "1.8", "2.1", "2.4", "2.7"}),  # one point: not '1.97407'
+    ],
 )
 def test_log_axes_name_a_few_ticks_that_do_not_run_together(low, high, expected):
     """'700k800k900k1M' and '422.5k425k427.5k...' ran together under a decade."""
