@@ -149,6 +149,7 @@ def timm_builder(name: str) -> Builder:
 
 
 def timm_spec(name: str) -> ArchSpec:
+    _require_timm()  # without timm: how to install it, not "unknown model"
     known = timm_names()
     shape = timm_input_shape(name) if name in known else IMAGENET_SHAPE
     return external_spec("timm", name, known, timm_builder(name), shape)

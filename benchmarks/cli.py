@@ -1,7 +1,8 @@
-"""`archbench`: the command line. The only module that prints.
+"""`archbench`: the command line. It and the commands it runs (``benchmarks.commands``,
+``benchmarks.listing``) are the only modules that print.
 
 Parsing imports nothing heavy (``--help`` and ``--version`` answer at once); the
-command then runs from ``benchmarks.commands``.
+command's module is imported once the command line is parsed.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The commands of `archbench`, run once the command line is parsed (cli.py parses it
-without importing torch, so that --help and --version answer at once)."""
+"""The commands of `archbench` but `list` (listing.py), run once the command line is
+parsed (cli.py parses it without importing torch, so that --help and --version answer
+at once); with cli.py and listing.py, the only modules that print."""
 
 from __future__ import annotations
 

@@ -495,7 +495,7 @@ def test_a_damaged_curves_file_is_left_out_of_the_report(good_run, capsys):
     curves.write_text(whole + whole[:-20])  # only the last line cut short: just skipped
     assert run_cli(["report", str(good_run)]) == 0
     assert "left out" not in capsys.readouterr().err
-    assert "training curves" in (good_run / "report.md").read_text()
+    assert "training_curves" in (good_run / "report.md").read_text()
     curves.write_text('{"epoch": 1}\n')  # not archbench's
     assert run_cli(["report", str(good_run)]) == 0
     assert "lacks the columns" in capsys.readouterr().err
