@@ -41,15 +41,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         writer.writerows(rows)
         return 0
     if args.format == "table":
-        rows = [
-            {**row, "params": f"{row['params']:,}" if row["params"] != "" else ""} for row in rows
-        ]
+        rows = [{**row, "params": thousands(row["params"])} for row in rows]
     style = "pipe" if args.format == "markdown" else "simple"
     print(tabulate(rows, headers="keys", tablefmt=style, disable_numparse=True))
     return 0
 
 
 def thousands(count: int | str) -> str:
+    """11,689,512; a count not made ('') stays blank."""
     return f"{count:,}" if isinstance(count, int) else count
 
 
@@ -63,9 +62,11 @@ def architecture_rows(
         return [index[name] for name in matching(index, pattern)]
     import architectures  # torch, and torchvision/timm for their names
 
+    names = architectures.list_architectures(pattern, external=external)
+    external_model = [":" in name for name in names]  # a plug-in's parameters are counted
     return [
-        index.get(name) or registry_row(name, count=params or not name.partition(":")[1])
-        for name in architectures.list_architectures(pattern, external=external)
+        index.get(name) or registry_row(name, count=params or not outside)
+        for name, outside in zip(names, external_model, strict=True)
     ]
 
 
