@@ -96,12 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "`archbench COMMAND --help`.",
     )
     parser.add_argument("--version", action="version", version=f"archbench {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="log progress in detail")
-    verbosity.add_argument(
-        "-q", "--quiet", action="store_true",
-        help="no progress bars or log lines: warnings, errors and the results only",
-    )  # fmt: skip
+    add_verbosity(parser, default=False)
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=Parser
     )
@@ -118,7 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of archbench run")
     add_compare(commands)
     add_ab(commands)
+    for command in commands.choices.values():  # -q and -v after the command too
+        add_verbosity(command, default=argparse.SUPPRESS)
     return parser
+
+
+def add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
+    """-v and -q; a command's own leave the top level's value when not given."""
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log progress in detail"
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", default=default,
+        help="no progress bars or log lines: warnings, errors and the results only",
+    )  # fmt: skip
 
 
 def examples(*lines: tuple[str, str]) -> dict[str, Any]:
@@ -287,16 +296,16 @@ def add_run(commands: Any) -> None:
     )  # fmt: skip
     run.add_argument(
         "--timing-warmup", type=whole_number, metavar="N",
-        help="untimed calls before timing (default: the suite's, 5)",
+        help="untimed calls before timing (default: the suite's [timing]; 5 where it sets none)",
     )  # fmt: skip
     run.add_argument(
         "--timing-samples", type=positive_int, metavar="N",
-        help="timed calls, at least (default: the suite's, 20)",
+        help="timed calls, at least (default: the suite's [timing]; 20 where it sets none)",
     )  # fmt: skip
     run.add_argument(
         "--min-time", type=positive_float, metavar="SECONDS",
         help="keep timing for at least this long, up to the suite's max_samples "
-        "(default: the suite's, 1)",
+        "(default: the suite's [timing]; 1 where it sets none)",
     )  # fmt: skip
     run.add_argument(
         "--rounds", type=positive_int, default=1, metavar="N",
@@ -328,8 +337,8 @@ def add_run(commands: Any) -> None:
     )  # fmt: skip
     run.add_argument(
         "--log-dir", metavar="DIR",
-        help="also write training curves and result rows as TensorBoard event files here "
-        "(needs the tensorboard extra)",
+        help="when the run ends, also write its training curves and rows as TensorBoard "
+        "event files here (needs the tensorboard extra)",
     )  # fmt: skip
     run.add_argument(
         "--no-plots", action="store_true", help="skip the figures and report at the end"
@@ -401,8 +410,9 @@ def add_verdict_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=threshold, action="append", metavar="[METRIC=]PCT",
         help=f"timing ratio past which a significant change counts, in percent (default: "
-        f"{100 * options.DEFAULT_THRESHOLD:g}); repeat as peak_mem_mb=25 or instructions=0.5 "
-        f"(default: {100 * options.DEFAULT_INSTRUCTION_THRESHOLD:g}) for one metric",
+        f"{100 * options.DEFAULT_THRESHOLD:g}); repeat with METRIC (time_median_ms, "
+        "peak_mem_mb or instructions) for one metric: peak_mem_mb=25, instructions=0.5 "
+        f"(default: {100 * options.DEFAULT_INSTRUCTION_THRESHOLD:g})",
     )  # fmt: skip
     parser.add_argument(
         "--acc-tolerance", type=positive_float, default=options.DEFAULT_ACC_TOLERANCE_PTS,

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -121,6 +122,8 @@ def timing_of(args: argparse.Namespace, timing: TimingConfig) -> TimingConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.force and not args.resume:
         raise UserError("--force applies to --resume only")
+    if args.resume and not args.out:
+        raise UserError("--resume finishes the run in --out: name it (--out DIR)")
     suite = build_suite(args)
     try:
         device = resolve_device(suite.device)
@@ -137,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--out is empty: give a run directory, or leave it out")
     out = Path(args.out or f"runs/{suite.name}-{datetime.now():%Y%m%d-%H%M%S}")
     if args.log_dir:
-        tracking.require()
+        tracking.prepare(args.log_dir)  # before anything is measured
     executor = make_executor(args, suite, device, threads)
     data_root, cache_dir = args.data_root, args.cache_dir
     if args.executor == "ray":  # workers elsewhere: paths as the driver sees them
@@ -155,12 +158,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = conclude(outcome, out, args)
     if args.no_plots or outcome.interrupted:
         return status
-    return max(status, report_run(out, failure_is_fatal=False))
+    return max(status, report_run(out, failure_is_fatal=False, quiet=args.quiet))
 
 
 def reporter(args: argparse.Namespace) -> progress.Progress:
     """Bars on a terminal; log lines otherwise (none with --quiet)."""
-    return progress.Bars() if sys.stderr.isatty() and not args.quiet else progress.Progress()
+    terminal = sys.stderr.isatty() and shutil.get_terminal_size((0, 0)).columns > 0
+    return progress.Bars() if terminal and not args.quiet else progress.Progress()
 
 
 def counts_instructions(suite: Suite) -> bool:
@@ -206,7 +210,7 @@ def make_executor(
     return runner.InProcessExecutor()
 
 
-def report_run(path: str | Path, *, failure_is_fatal: bool = True) -> int:
+def report_run(path: str | Path, *, failure_is_fatal: bool = True, quiet: bool = False) -> int:
     """Draw a run's figures and write its report; print what was written.
 
     After ``archbench run`` (not fatal) a failure here is one line and exit code 1:
@@ -223,15 +227,16 @@ def report_run(path: str | Path, *, failure_is_fatal: bool = True) -> int:
             file=sys.stderr,
         )
         return 1
-    print_drawn(drawn)
+    print_drawn(drawn, quiet=quiet)
     for path in written:
         print(f"report: {path}")
     return 0
 
 
-def print_drawn(drawn: plots.Drawn) -> None:
+def print_drawn(drawn: plots.Drawn, *, quiet: bool = False) -> None:
+    """The figures written, and (but with --quiet) those the run had no data for."""
     print(f"figures: {len(drawn.written)} in {plots.FIGURES_DIR}/ ({', '.join(drawn.written)})")
-    for name, why in drawn.skipped.items():
+    for name, why in {} if quiet else drawn.skipped.items():
         print(f"  not drawn: {name}: {why}")
 
 
@@ -244,7 +249,7 @@ def load_run(path: str | Path) -> results.Run:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    print_drawn(plots.draw(load_run(args.run_dir)))
+    print_drawn(plots.draw(load_run(args.run_dir)), quiet=args.quiet)
     return 0
 
 
@@ -287,7 +292,8 @@ def compare_settings(args: argparse.Namespace) -> compare.Settings:
         elif metric in known:
             settings.thresholds[metric] = fraction
         else:
-            raise UserError(f"--threshold: {metric!r} has no threshold; choose from {known}")
+            choices = ", ".join(known)
+            raise UserError(f"--threshold: {metric!r} has no threshold; choose from {choices}")
     return settings
 
 
@@ -324,6 +330,7 @@ def print_summary(table: pd.DataFrame) -> None:
     summary = pd.DataFrame(
         {
             "arch": results.labels(table),
+            "input": table["input_shape"],  # a net named with --arch takes the suite's data
             "mode": table["mode"],
             "batch": table["batch_size"],
             "params (M)": table["params"] / 1e6,
@@ -338,7 +345,7 @@ def print_summary(table: pd.DataFrame) -> None:
             "status": table["status"],
         }
     )
-    formats = ["", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "", "", ""]
+    formats = ["", "", "", "", ".3g", ",.1f", ".3g", ".3g", ",.0f", ".1f", ",.1f", "", "", ""]
     if "instructions" in table and table["instructions"].notna().any():  # run --measure instr..
         summary.insert(len(summary.columns) - 3, "M instr/call", table["instructions"] / 1e6)
         formats.insert(len(formats) - 3, ",.2f")

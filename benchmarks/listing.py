@@ -14,7 +14,9 @@ import argparse
 import csv
 import fnmatch
 import importlib.metadata
+import importlib.util
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from tabulate import tabulate
 
 from benchmarks.errors import UserError
 
+log = logging.getLogger(__name__)
 INDEX = Path(__file__).with_name("zoo.json")
 COLUMNS = ("name", "family", "input", "params", "paper")
 PLUGIN_GROUP = "archbench.architectures"  # architectures.user's (a test checks they agree)
@@ -31,10 +34,15 @@ PLUGIN_GROUP = "archbench.architectures"  # architectures.user's (a test checks 
 def cmd_list(args: argparse.Namespace) -> int:
     rows = architecture_rows(args.pattern, external=args.external, params=args.params)
     if not rows:
+        timm_missing = importlib.util.find_spec("timm") is None
+        if args.external and (args.pattern or "").startswith("timm:") and timm_missing:
+            raise UserError("timm models need timm, which is not installed: pip install timm")
         raise UserError(
             f"no architecture matches {args.pattern!r}"
             + ("" if args.external else " (add --external for torchvision:/timm: models)")
         )
+    if args.params and not args.external:
+        log.info("--params counts external models' parameters; the zoo's are always there")
     if args.format == "csv":
         writer = csv.DictWriter(sys.stdout, COLUMNS, lineterminator="\n")
         writer.writeheader()

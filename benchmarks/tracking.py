@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import math
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,25 @@ SEEDED = (*LABEL_DETAILS, "seed")  # a job's label (its seed when it trains): it
 log = logging.getLogger(__name__)
 
 
-def require() -> None:
-    """A UserError unless TensorBoard's writer can be imported."""
+def prepare(log_dir: str | Path) -> None:
+    """Make ``log_dir``, or a UserError (no tensorboard package, a folder that cannot be
+    made or written): said before a run measures anything."""
     if importlib.util.find_spec("tensorboard") is None:
         raise UserError(
             "--log-dir writes TensorBoard event files and needs the tensorboard package: "
             "pip install 'archbench[tensorboard]'"
         )
+    try:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=log_dir):
+            pass
+    except OSError as error:
+        raise UserError(f"--log-dir {log_dir}: cannot write there ({error.strerror})") from None
 
 
 def export(run: results.Run, log_dir: str | Path) -> int:
     """Write every job of ``run`` under ``log_dir``; the number of jobs written."""
-    require()
+    prepare(log_dir)
     from torch.utils.tensorboard import SummaryWriter
 
     curves = curves_by_key(run.curves)
@@ -55,7 +63,7 @@ def export(run: results.Run, log_dir: str | Path) -> int:
             for epoch in curves.get(identity.key(), pd.DataFrame()).to_dict("records"):
                 for name, value in numbers(epoch, curve_columns(run.curves)).items():
                     writer.add_scalar(f"curve/{name}", value, int(epoch["epoch"]))
-    log.info("TensorBoard: %d jobs in %s", len(run.table), log_dir)
+    log.debug("TensorBoard: %d jobs in %s", len(run.table), log_dir)
     return len(run.table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -276,3 +277,47 @@ def test_the_summary_leaves_what_was_not_measured_blank(tmp_path, capsys):
     commands.print_summary(results.load(write_run(tmp_path / "run", [row])))
     out = capsys.readouterr().out
     assert "resnet20" in out and "nan" not in out
+    assert "input" in out and "1x32x32" in out  # the input each row ran (mnist5k's)
+
+
+@pytest.mark.parametrize(
+    ("argv", "quiet", "verbose"),
+    [(["run"], False, False), (["-q", "run"], True, False), (["run", "-q"], True, False),
+     (["list", "-v"], False, True)],
+)  # fmt: skip
+def test_quiet_and_verbose_before_or_after_the_command(argv, quiet, verbose):
+    args = build_parser().parse_args(argv)
+    assert (args.quiet, args.verbose) == (quiet, verbose)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--resume"], "--resume finishes the run in --out: name it (--out DIR)"),
+        (["--log-dir", "FILE"], "--log-dir {tmp}/afile: cannot write there"),
+        (["--threshold", "x=1"], None),
+    ],
+)
+def test_run_refuses_before_measuring(tmp_path, capsys, argv, message):
+    """One line and exit 2, before a job runs (--log-dir at a file ran every job, then
+    ended in a traceback)."""
+    (tmp_path / "afile").write_text("")
+    argv = [str(tmp_path / "afile") if arg == "FILE" else arg for arg in argv]
+    if message is None:  # compare's flag: the metric names in words
+        code = run_cli(["compare", str(tmp_path), str(tmp_path), *argv])
+        message = "choose from time_median_ms, peak_mem_mb, instructions"
+    else:
+        out = [] if "--resume" in argv else ["--out", str(tmp_path / "run")]
+        code = run_cli(["run", "--arch", "resnet20", *out, *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert message.format(tmp=tmp_path) in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("timm") is not None, reason="timm is installed")
+def test_listing_timm_models_without_timm_says_how_to_install_it(capsys):
+    assert main(["list", "--external", "timm:vit_*"]) == 2
+    assert "timm models need timm, which is not installed: pip install timm" in (
+        capsys.readouterr().err
+    )
