@@ -104,7 +104,11 @@ def external_spec(
 ) -> ArchSpec:
     """The ArchSpec of ``library:name``, or a RegistryError with close names."""
     if name not in known:
-        raise RegistryError(unknown_name_message(name, known, kind=f"{library} model"))
+        raise RegistryError(
+            unknown_name_message(
+                name, known, kind=f"{library} model", see="see `archbench list --external`"
+            )
+        )
     return make_spec(
         f"{library}:{name}",
         builder,

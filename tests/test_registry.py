@@ -155,7 +155,8 @@ def test_torchvision_models_by_name():
 
 
 def test_unknown_torchvision_model_lists_the_closest_names():
-    with pytest.raises(RegistryError, match=r"unknown torchvision model 'resnet19'.*resnet18"):
+    expected = r"unknown torchvision model 'resnet19'.*resnet18.*\(see `archbench list --external"
+    with pytest.raises(RegistryError, match=expected):
         architectures.spec("torchvision:resnet19")
 
 
