@@ -27,7 +27,6 @@ from benchmarks.measure import memory
 from benchmarks.measure.device import Backend, resolve_device
 from benchmarks.measure.flops import module_table
 from benchmarks.measure.latency import TimingConfig
-from benchmarks.schema import Mode
 from benchmarks.suites import Suite, expand_entries, load_suite
 
 log = logging.getLogger("archbench")
@@ -312,7 +311,8 @@ def conclude(outcome: runner.RunOutcome, out: Path, args: argparse.Namespace) ->
     if outcome.interrupted:
         resume = [*sys.argv[1:], *([] if args.resume else ["--resume"])]
         resume += [] if args.out else ["--out", str(out)]
-        print(f"\nInterrupted: {outcome.kept} rows are kept. Resume with:")
+        kept = "1 row is" if outcome.kept == 1 else f"{outcome.kept} rows are"
+        print(f"\nInterrupted: {kept} kept. Resume with:")
         print(f"  {shlex.join(['archbench', *resume])}")
         return EXIT_INTERRUPTED
     if outcome.failures:
@@ -341,7 +341,7 @@ def print_summary(table: pd.DataFrame) -> None:
             "hw eff (%)": table["hw_efficiency"] * 100,
             "peak (MiB)": table["peak_mem_mb"],
             "test acc (%)": results.accuracy_texts(table),
-            "seeds": table["seeds"].where(table["mode"] == Mode.TRAIN, ""),
+            "seeds": table["seeds"].where(table["test_acc"].notna(), ""),  # of an accuracy
             "status": table["status"],
         }
     )

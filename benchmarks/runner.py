@@ -709,9 +709,10 @@ def announce(suite: Suite, jobs: Sequence[Job], device: torch.device, out: Path)
         job, seeds = seeded[0], [each.identity.seed for each in seeded]
         budget = job.recipe.time_budget_s
         cap = f", at most {budget:g} s" if budget else ""
+        epochs = f"{job.recipe.epochs} epoch{'' if job.recipe.epochs == 1 else 's'}"
         log.info(
-            "accuracy of %s: %s, %d epochs%s, seeds %s",
-            job.identity.arch, job.identity.dataset, job.recipe.epochs, cap, seeds,
+            "accuracy of %s: %s, %s%s, seeds %s",
+            job.identity.arch, job.identity.dataset, epochs, cap, seeds,
         )  # fmt: skip
     if not trained:
         why = "no data set or no training" if "accuracy" in suite.measure else "--measure"

@@ -274,8 +274,11 @@ def test_the_summary_leaves_what_was_not_measured_blank(tmp_path, capsys):
     row = result_row("resnet20", "resnet")
     for column in ("time_median_ms", "time_p90_ms", "throughput_per_s", "peak_mem_mb"):
         row[column] = None
-    commands.print_summary(results.load(write_run(tmp_path / "run", [row])))
+    step = result_row("plain20", "plain", mode="train", batch_size=64, test_acc=None)
+    commands.print_summary(results.load(write_run(tmp_path / "run", [row, step])))
     out = capsys.readouterr().out
+    timed_step = next(line for line in out.splitlines() if line.startswith("plain20"))
+    assert timed_step.split()[-2:] != ["1", "ok"]  # no seeds: it trained to no accuracy
     assert "resnet20" in out and "nan" not in out
     assert "input" in out and "1x32x32" in out  # the input each row ran (mnist5k's)
 
