@@ -92,9 +92,13 @@ class Progress:
         self.remaining = Remaining(jobs)
         self.total, self.finished = len(jobs), 0
 
-    def job_done(self, job: Job, row: Row) -> None:
+    def count(self, job: Job) -> None:
+        """One more job finished."""
         self.remaining.done(job)
         self.finished += 1
+
+    def job_done(self, job: Job, row: Row) -> None:
+        self.count(job)
         log.info(
             "[%d/%d] %s: %s (%s)",
             self.finished, self.total, job.describe(), outcome_text(row), self.remaining.text(),
@@ -117,6 +121,7 @@ class Bars(Progress):
         self.file = file
         self.jobs: Any = None
         self.steps: Any = None
+        self.epoch = 0  # the one the steps' bar names
 
     def start(self, jobs: Sequence[Job]) -> None:
         from tqdm import tqdm
@@ -129,7 +134,7 @@ class Bars(Progress):
         )  # fmt: skip
 
     def job_done(self, job: Job, row: Row) -> None:
-        self.remaining.done(job)
+        self.count(job)
         self.close_steps()
         if not row.ok:
             log.warning("%s: %s", job.describe(), outcome_text(row))
@@ -137,16 +142,25 @@ class Bars(Progress):
         self.jobs.update(1)
 
     def training_step(self, step: int, total: int, epoch: int, epochs: int) -> None:
+        """Called between the steps of a timed training loop: a bar made once a run and
+        named once an epoch; otherwise tqdm's update, which redraws at most 10 times a
+        second."""
+        if self.steps is None or step == 1:
+            self.new_steps(total)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.steps.set_description_str(f"  training, epoch {epoch}/{epochs}", refresh=False)
+        self.steps.update(step - self.steps.n)
+
+    def new_steps(self, total: int) -> None:
         from tqdm import tqdm
 
-        if self.steps is None or step == 1:
-            self.close_steps()
-            self.steps = tqdm(
-                total=total, desc="  training", unit="step", file=self.file, leave=False,
-                dynamic_ncols=True, position=1,
-            )  # fmt: skip
-        self.steps.set_description_str(f"  training, epoch {epoch}/{epochs}", refresh=False)
-        self.steps.update(step - self.steps.n)
+        self.close_steps()
+        self.epoch = 0
+        self.steps = tqdm(
+            total=total, desc="  training", unit="step", file=self.file, leave=False,
+            dynamic_ncols=True, position=1,
+        )  # fmt: skip
 
     def close_steps(self) -> None:
         if self.steps is not None:
