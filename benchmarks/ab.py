@@ -53,6 +53,7 @@ def ab(
             for side in order:
                 log.info("round %d/%d: %s (%s)", number, rounds, side, refs[SIDES.index(side)])
                 command = ["run", "--suite", suite, "--measure", "flops,time", "--no-plots"]
+                command += ["--rounds", "1"]  # one round a side each time, not the suite's
                 run_side(
                     trees[side], [*command, *run_args, "--out", str(round_dir(out, side, number))]
                 )

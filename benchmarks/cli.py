@@ -308,9 +308,9 @@ def add_run(commands: Any) -> None:
         "(default: the suite's [timing]; 1 where it sets none)",
     )  # fmt: skip
     run.add_argument(
-        "--rounds", type=positive_int, default=1, metavar="N",
-        help="time the timing-only jobs in N rounds and pool the samples, for noisy machines "
-        "(default: 1)",
+        "--rounds", type=positive_int, metavar="N",
+        help="time every job's call or training step in N rounds and pool the samples, for "
+        "noisy machines (default: the suite's rounds; 1 where it sets none)",
     )  # fmt: skip
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/SUITE-TIMESTAMP)")
     run.add_argument(

@@ -97,6 +97,7 @@ def build_suite(args: argparse.Namespace) -> Suite:
             "dataset": args.dataset,
             "seeds": args.seeds,
             "measure": args.measure,
+            "rounds": args.rounds,
             "training": dataclasses.replace(suite.training, **budget),
             "timing": timing_of(args, suite.timing),
             **{flag: getattr(args, flag) for flag in Backend.names()},
@@ -149,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcome = runner.run_suite(
             suite, out, device=device, threads=threads, data_root=data_root,
             download=args.download, cache_dir=cache_dir, resume=args.resume, force=args.force,
-            executor=executor, rounds=args.rounds,
+            executor=executor, rounds=suite.rounds,
         )  # fmt: skip
     if args.log_dir and (out / results.RESULTS_FILE).exists():
         tracking.export(results.load_run(out), args.log_dir)
@@ -176,7 +177,7 @@ def make_executor(
     """The executor ``--executor`` (or ``--isolate``) names, with its options; the one
     valgrind process of callgrind when the run counts instructions."""
     if counts_instructions(suite):
-        elsewhere = args.isolate or args.executor != "inprocess" or args.rounds > 1
+        elsewhere = args.isolate or args.executor != "inprocess" or suite.rounds > 1
         if elsewhere or device.type != "cpu" or threads != 1:
             raise UserError(
                 "instructions are counted on this machine's CPU with one thread, once, in one "
@@ -191,7 +192,7 @@ def make_executor(
     kind = "isolate" if args.isolate else args.executor
     if kind != "ray" and (args.ray_address or args.pack_training):
         raise UserError("--ray-address and --pack-training apply to --executor ray only")
-    if kind == "ray" and args.rounds > 1:
+    if kind == "ray" and suite.rounds > 1:
         raise UserError(
             "--rounds pools one job's samples across rounds, and under Ray a round may run "
             "on another node: run the rounds on one machine"

@@ -731,9 +731,10 @@ def run(
     """Run the jobs not already ``done`` (rows with status ok), appending each row to
     rows.jsonl as it finishes; results.csv is rewritten at the end, also on Ctrl-C.
 
-    With ``rounds`` > 1 the jobs that only time (no training) run again, round after
-    round, and each row pools the samples of every round: a burst of load on a shared
-    machine then hits one round of several jobs instead of all of one job's samples."""
+    With ``rounds`` > 1 every timing runs again, round after round (a training job's
+    step, not its training), and each row pools the samples of every round: a burst of
+    load on a shared machine then hits one round of several jobs instead of all of one
+    job's samples, and each round's median pairs jobs timed close together."""
     done = list(done)
     ok = [row for row in done if row.get("status") == Status.OK]
     finished = {identity.key() for identity in identities(ok)}
@@ -791,16 +792,20 @@ def time_again(
     calibrations: Calibrations,
     round_number: int,
 ) -> dict[int, Row]:
-    """Time the timing-only jobs that succeeded once more: by the index of their row in
-    ``rows``, that row with the new samples pooled into it."""
+    """Time the jobs that succeeded once more (a training job's step, at its first seed
+    only: the seeds time the same step): by the index of their row in ``rows``, that row
+    with the new samples pooled into it."""
     index = {row.identity.key(): position for position, row in enumerate(rows)}
-    timed = [
-        job
-        for job in jobs
-        if not job.trains
-        and job.identity.key() in index
-        and rows[index[job.identity.key()]].samples_ms
-    ]
+    timed, stepped = [], set()
+    for job in jobs:
+        position = index.get(job.identity.key())
+        if position is None or not rows[position].ok or not rows[position].samples_ms:
+            continue
+        unseeded = replace(job.identity, seed=0).key()
+        if job.trains and unseeded in stepped:
+            continue
+        stepped.add(unseeded)
+        timed.append(replace(job, trains=False))
     log.info("round %d: timing %d jobs again", round_number, len(timed))
     pooled_rows = {}
     for measured in executor.run(timed, calibrations):

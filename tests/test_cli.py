@@ -231,6 +231,17 @@ def test_timing_flags_set_the_suites_timing():
     assert timing.max_samples >= 300
 
 
+def test_rounds_come_from_the_suite_unless_the_flag_says(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('architectures = ["resnet20"]\nrounds = 4\n')
+    parser = build_parser()
+    assert build_suite(parser.parse_args(["run", "--suite", str(path)])).rounds == 4
+    assert (
+        build_suite(parser.parse_args(["run", "--suite", str(path), "--rounds", "2"])).rounds == 2
+    )
+    assert build_suite(parser.parse_args(["run"])).rounds == 1
+
+
 def test_a_suite_whose_nets_arch_replaced_says_so():
     args = build_parser().parse_args(["run", "--arch", "resnet20"])
     assert build_suite(args).description == "resnet20 with the quick suite's settings"

@@ -240,12 +240,22 @@ def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
     assert medians[2][0] == pytest.approx(float(np.median(lines[0][SAMPLES_COLUMN])))
 
 
-def test_jobs_that_train_are_not_repeated(toy_architectures, tmp_path):
-    suite = suite_of("tiny", batch_sizes=(1,), dataset="mnist5k", training=TrainConfig(epochs=1))
+def test_rounds_time_a_training_step_again_not_the_training(toy_architectures, tmp_path):
+    """Each round times the step of the first seed (the seeds' steps are the same) and
+    pools it into that row, which keeps its accuracy; nothing trains twice."""
+    suite = suite_of(
+        "tiny", batch_sizes=(1,), dataset="mnist5k", seeds=(0, 1), training=TrainConfig(epochs=1)
+    )
     jobs = runner.expand_jobs(suite, CPU, threads=1)
-    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=2)
-    modes = [line["mode"] for line in results.read_rows(tmp_path / results.ROWS_FILE)]
-    assert modes == [Mode.INFER, Mode.TRAIN, Mode.INFER]
+    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=3)
+    lines = results.read_rows(tmp_path / results.ROWS_FILE)
+    steps = [(line["mode"], line["seed"]) for line in lines]
+    again = [(Mode.INFER, 0), (Mode.TRAIN, 0)] * 2
+    assert steps == [(Mode.INFER, 0), (Mode.TRAIN, 0), (Mode.TRAIN, 1), *again]
+    first, last = lines[1], lines[-1]
+    assert len(last[ROUNDS_COLUMN]) == 3 and len(last[SAMPLES_COLUMN]) > len(first[SAMPLES_COLUMN])
+    assert last["test_acc"] == first["test_acc"] is not None
+    assert len(results.read_rows(tmp_path / results.CURVES_FILE)) == 2  # one epoch, two seeds
 
 
 def test_a_timed_step_that_diverges_is_recorded_as_such(toy_architectures, tmp_path):

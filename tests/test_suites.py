@@ -49,6 +49,7 @@ def test_user_suite_file_with_patterns_and_configs(tmp_path):
         ('architectures = ["nosuch*"]', "no architecture matches"),
         ("architectures = [3]", "must be a name or"),
         ('architectures = ["resnet20"]\n[timing]\nwarmpu = 1', "warmpu"),
+        ('architectures = ["resnet20"]\nrounds = 0', "rounds must be a whole number >= 1"),
     ],
 )
 def test_malformed_suites_are_one_clear_error(text, message):

@@ -21,6 +21,7 @@ but ``architectures``:
     dataset = "mnist5k"            # mnist5k, cifar10, cifar100, imagefolder:PATH; none: synthetic
     seeds = [0, 1, 2]              # one training row per seed
     measure = ["flops", "time", "memory", "accuracy"]  # or ["flops", "instructions"] alone
+    rounds = 1                     # time every call and step in so many rounds (--rounds overrides)
 
     [training]                     # see benchmarks.train.TrainConfig: the budget and recipe
     epochs = 10                    # the budget is work; time_budget_s caps it for time studies
@@ -126,12 +127,15 @@ class Suite:
     compile: bool = False
     cuda_graphs: bool = False
     pack_training: int = 1  # --executor ray: GPU jobs that do not time share a GPU so many ways
+    rounds: int = 1  # timings repeated round after round (runner.run), pooled
 
     def __post_init__(self) -> None:
         if not self.entries:
             raise UserError(f"suite {self.name!r} has no architectures")
-        if not isinstance(self.pack_training, int) or self.pack_training < 1:
-            raise UserError(f"pack_training must be a whole number >= 1, not {self.pack_training}")
+        for key in ("pack_training", "rounds"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"{key} must be a whole number >= 1, not {value}")
         if not self.batch_sizes:
             raise UserError("batch_sizes must list at least one batch size")
         for entry in (None, *self.entries):
