@@ -284,7 +284,7 @@ class Run:
     """A run directory loaded: what the figures, the report and the findings read."""
 
     path: Path
-    table: pd.DataFrame  # every row of results.csv
+    table: pd.DataFrame  # every row, with the raw timings (RAW_COLUMNS)
     curves: pd.DataFrame  # one row per epoch of every training job
     env: dict[str, Any]
     left_out: tuple[str, ...] = ()  # the parts that could not be read, and why
@@ -306,7 +306,7 @@ def load_run(path: str | Path) -> Run:
     readable results); curves or an environment that cannot be read are left out, and
     the run says so (``left_out``)."""
     path = Path(path)
-    table = load(path)
+    table = load(path, samples=True)  # the findings judge speed-ups on the raw timings
     left_out = []
     try:
         curves = read_curves(path / CURVES_FILE)

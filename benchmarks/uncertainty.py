@@ -8,11 +8,17 @@ With one seed on a side there is no spread to estimate: the interval then
 comes from the noise floor measured for the data set and recipe
 (``benchmarks/noise.py``), the normal interval of a difference of draws with
 that standard deviation. Without either there is no interval.
+
+A ratio of two timings (a speed-up) gets its interval from rounds where both
+were timed in rounds (``run --rounds``: the t interval of the per-round log
+ratios, rounds paired in order), else from the calls: each median's
+distribution-free interval (order statistics), the two combined at their ends.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -105,6 +111,40 @@ def seeds_to_decide(estimate: Estimate, margin: float) -> int | None:
         if stats.t.ppf(0.5 + CONFIDENCE / 2, degrees) * error < gap:
             return seeds
     return None
+
+
+def ratio_of_rounds(numerator: Sequence[float], denominator: Sequence[float]) -> Estimate:
+    """numerator / denominator - 1 over rounds paired in order (round i of each timed
+    close together): the geometric mean of the per-round ratios and its 95% t interval
+    on the log scale."""
+    count = min(len(numerator), len(denominator))
+    logs = [math.log(n / d) for n, d in zip(numerator[:count], denominator[:count], strict=True)]
+    mean, _, half = mean_interval(logs)
+    how = f"{count} rounds, paired"
+    if math.isnan(half):
+        return Estimate(math.exp(mean) - 1, None, None, how)
+    return Estimate(math.exp(mean) - 1, math.exp(mean - half) - 1, math.exp(mean + half) - 1, how)
+
+
+def median_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """The distribution-free 95% interval of the median of ``values`` (order statistics:
+    the k-th smallest and largest, k from the binomial); None below 6 values."""
+    ordered = sorted(values)
+    k = int(stats.binom.ppf((1 - CONFIDENCE) / 2, len(ordered), 0.5))  # P(X < k) < 2.5%
+    if k < 1:
+        return None
+    return ordered[k - 1], ordered[len(ordered) - k]
+
+
+def ratio_of_medians(numerator: Sequence[float], denominator: Sequence[float]) -> Estimate:
+    """median(numerator) / median(denominator) - 1 from the calls of one round each: the
+    interval joins the ends of the two medians' 95% intervals (at least 95% coverage)."""
+    value = statistics.median(numerator) / statistics.median(denominator) - 1
+    how = f"{len(numerator)} vs {len(denominator)} calls"
+    top, bottom = median_interval(numerator), median_interval(denominator)
+    if top is None or bottom is None:
+        return Estimate(value, None, None, how)
+    return Estimate(value, top[0] / bottom[1] - 1, top[1] / bottom[0] - 1, how)
 
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:

@@ -9,7 +9,7 @@ import math
 import pytest
 from scipy import stats
 
-from benchmarks import noise, results
+from benchmarks import noise, results, uncertainty
 from benchmarks.uncertainty import above, difference, mean_interval, seeds_to_decide
 
 from helpers import result_row, write_run
@@ -94,3 +94,18 @@ def test_a_question_answering_floor_spreads_its_metrics_not_their_floors(tmp_pat
     (floor,) = noise.measure(write_run(tmp_path / "run", rows))
     assert set(floor.sd) == {"test_acc", "test_acc_rel", "test_acc_nonrel"}
     assert floor.sd["test_acc_nonrel"] == 0.0
+
+
+def test_the_median_interval_comes_from_order_statistics():
+    """For 20 values the 6th and 15th smallest (95.9% coverage); none below 6 values."""
+    assert uncertainty.median_interval(list(range(20, 0, -1))) == (6, 15)
+    assert uncertainty.median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) is None
+
+
+def test_a_speed_up_over_paired_rounds_and_over_calls():
+    rounds = uncertainty.ratio_of_rounds([11.0, 22.0, 11.0, 22.0], [10.0, 20.0, 10.0, 20.0])
+    assert rounds.value == pytest.approx(0.1) and rounds.low == rounds.high == pytest.approx(0.1)
+    assert rounds.how == "4 rounds, paired"  # round i with round i: the 2x drift cancels
+    calls = uncertainty.ratio_of_medians([float(v) for v in range(1, 21)], [10.0] * 20)
+    assert calls.value == pytest.approx(0.05) and calls.how == "20 vs 20 calls"
+    assert (calls.low, calls.high) == (pytest.approx(-0.4), pytest.approx(0.5))
