@@ -32,6 +32,7 @@ from benchmarks.results import (
 )
 from benchmarks.runner import pooled
 from benchmarks.schema import Row
+from benchmarks.suites import load_suite
 
 log = logging.getLogger(__name__)
 SIDES = ("A", "B")
@@ -46,6 +47,9 @@ def ab(
         raise UserError(f"{out} is not empty: choose another --out")
     if os.path.isfile(suite):
         suite = os.path.abspath(suite)  # the worktrees run elsewhere
+    # a suite's rounds = N would repeat each round N times ("--rounds 1" only then: a
+    # commit from before --rounds does not know the flag)
+    one_round = ["--rounds", "1"] if rounds_of(suite) > 1 else []
     with worktree(refs[0]) as tree_a, worktree(refs[1]) as tree_b:
         trees = dict(zip(SIDES, (tree_a, tree_b), strict=True))
         for number in range(1, rounds + 1):
@@ -53,13 +57,21 @@ def ab(
             for side in order:
                 log.info("round %d/%d: %s (%s)", number, rounds, side, refs[SIDES.index(side)])
                 command = ["run", "--suite", suite, "--measure", "flops,time", "--no-plots"]
-                command += ["--rounds", "1"]  # one round a side each time, not the suite's
+                command += one_round  # each time, not the suite's rounds
                 run_side(
                     trees[side], [*command, *run_args, "--out", str(round_dir(out, side, number))]
                 )
     for side in SIDES:
         merge_rounds([round_dir(out, side, n) for n in range(1, rounds + 1)], out / side)
     return out / "A", out / "B"
+
+
+def rounds_of(suite: str) -> int:
+    """The rounds the suite sets, as this commit reads it (1 when it cannot)."""
+    try:
+        return load_suite(suite).rounds
+    except UserError:  # a suite of the compared commits only: they run it as it is
+        return 1
 
 
 def round_dir(out: Path, side: str, number: int) -> Path:

@@ -171,6 +171,13 @@ def counts_instructions(suite: Suite) -> bool:
     return "instructions" in suite.measure
 
 
+def rounds_hint(args: argparse.Namespace, suite: Suite) -> str:
+    """Where rounds came from when the suite, not the command line, set them."""
+    if args.rounds is None and suite.rounds > 1:
+        return f" (suite {suite.name} sets rounds = {suite.rounds}: add --rounds 1)"
+    return ""
+
+
 def make_executor(
     args: argparse.Namespace, suite: Suite, device: torch.device, threads: int
 ) -> runner.Executor:
@@ -182,7 +189,7 @@ def make_executor(
             raise UserError(
                 "instructions are counted on this machine's CPU with one thread, once, in one "
                 "valgrind process: use --device cpu --threads 1, without --executor, "
-                "--isolate or --rounds"
+                f"--isolate or --rounds{rounds_hint(args, suite)}"
             )
         from benchmarks.callgrind_executor import CallgrindExecutor
 
@@ -195,7 +202,7 @@ def make_executor(
     if kind == "ray" and suite.rounds > 1:
         raise UserError(
             "--rounds pools one job's samples across rounds, and under Ray a round may run "
-            "on another node: run the rounds on one machine"
+            f"on another node: run the rounds on one machine{rounds_hint(args, suite)}"
         )
     if kind == "isolate":
         return runner.SubprocessExecutor()

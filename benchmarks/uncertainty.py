@@ -9,14 +9,16 @@ comes from the noise floor measured for the data set and recipe
 (``benchmarks/noise.py``), the normal interval of a difference of draws with
 that standard deviation. Without either there is no interval.
 
-A ratio of two timings (a speed-up) gets its interval from rounds where both
-were timed in rounds (``run --rounds``: the t interval of the per-round log
-ratios, rounds paired in order), else from the calls: each median's
-distribution-free interval (order statistics), the two combined at their ends.
+A ratio of two timings (a speed-up) gets its interval from the rounds where
+both were timed in the same rounds (``run --rounds``: the t interval of the
+per-round log ratios, round i paired with round i), else from the calls (each
+median's distribution-free interval by order statistics, the two joined at
+their ends), widened by the caller to the noise between processes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
@@ -126,25 +128,39 @@ def ratio_of_rounds(numerator: Sequence[float], denominator: Sequence[float]) ->
     return Estimate(math.exp(mean) - 1, math.exp(mean - half) - 1, math.exp(mean + half) - 1, how)
 
 
-def median_interval(values: Sequence[float]) -> tuple[float, float] | None:
-    """The distribution-free 95% interval of the median of ``values`` (order statistics:
-    the k-th smallest and largest, k from the binomial); None below 6 values."""
+def median_interval(
+    values: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
+    """The distribution-free interval of the median of ``values`` (order statistics: the
+    k-th smallest and largest, k from the binomial); None when too few values."""
     ordered = sorted(values)
-    k = int(stats.binom.ppf((1 - CONFIDENCE) / 2, len(ordered), 0.5))  # P(X < k) < 2.5%
+    k = int(stats.binom.ppf((1 - confidence) / 2, len(ordered), 0.5))  # P(X < k) < the tail
     if k < 1:
         return None
     return ordered[k - 1], ordered[len(ordered) - k]
 
 
 def ratio_of_medians(numerator: Sequence[float], denominator: Sequence[float]) -> Estimate:
-    """median(numerator) / median(denominator) - 1 from the calls of one round each: the
-    interval joins the ends of the two medians' 95% intervals (at least 95% coverage)."""
+    """median(numerator) / median(denominator) - 1 from the calls: the interval joins the
+    ends of the two medians' 97.5% intervals (at least 95% coverage, by Bonferroni)."""
     value = statistics.median(numerator) / statistics.median(denominator) - 1
     how = f"{len(numerator)} vs {len(denominator)} calls"
-    top, bottom = median_interval(numerator), median_interval(denominator)
+    each = 1 - (1 - CONFIDENCE) / 2
+    top, bottom = median_interval(numerator, each), median_interval(denominator, each)
     if top is None or bottom is None:
         return Estimate(value, None, None, how)
     return Estimate(value, top[0] / bottom[1] - 1, top[1] / bottom[0] - 1, how)
+
+
+def widened(estimate: Estimate, noise: float, why: str) -> Estimate:
+    """A ratio's ``estimate`` (value = ratio - 1) with its interval widened to at least
+    the ratio times and divided by 1 + ``noise``: the spread between timings that ran in
+    different processes or minutes apart, which one process's calls do not show."""
+    ratio = 1 + estimate.value
+    low, high = ratio / (1 + noise) - 1, ratio * (1 + noise) - 1
+    if estimate.low is not None and estimate.high is not None:
+        low, high = min(low, estimate.low), max(high, estimate.high)
+    return dataclasses.replace(estimate, low=low, high=high, how=f"{estimate.how}, {why}")
 
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:

@@ -242,6 +242,13 @@ def test_rounds_come_from_the_suite_unless_the_flag_says(tmp_path):
     assert build_suite(parser.parse_args(["run"])).rounds == 1
 
 
+def test_rounds_a_suite_sets_are_named_where_they_are_refused(tmp_path, capsys):
+    path = tmp_path / "mine.toml"
+    path.write_text('architectures = ["resnet20"]\nrounds = 4\n')
+    assert run_cli(["run", "--suite", str(path), "--executor", "ray"]) == 2
+    assert "suite mine sets rounds = 4: add --rounds 1" in capsys.readouterr().err
+
+
 def test_a_suite_whose_nets_arch_replaced_says_so():
     args = build_parser().parse_args(["run", "--arch", "resnet20"])
     assert build_suite(args).description == "resnet20 with the quick suite's settings"

@@ -108,4 +108,10 @@ def test_a_speed_up_over_paired_rounds_and_over_calls():
     assert rounds.how == "4 rounds, paired"  # round i with round i: the 2x drift cancels
     calls = uncertainty.ratio_of_medians([float(v) for v in range(1, 21)], [10.0] * 20)
     assert calls.value == pytest.approx(0.05) and calls.how == "20 vs 20 calls"
-    assert (calls.low, calls.high) == (pytest.approx(-0.4), pytest.approx(0.5))
+    # each median at 97.5% (5th and 16th of 20), so that the two joined cover 95%
+    assert (calls.low, calls.high) == (pytest.approx(-0.5), pytest.approx(0.6))
+    wide = uncertainty.widened(calls, 0.1, "why")
+    assert (wide.low, wide.high) == (calls.low, calls.high) and wide.how.endswith(", why")
+    narrow = uncertainty.ratio_of_medians([10.5] * 20, [10.0] * 20)
+    band = uncertainty.widened(narrow, 0.1, "why")  # the calls agree; the processes may not
+    assert (band.low, band.high) == (pytest.approx(1.05 / 1.1 - 1), pytest.approx(1.155 - 1))
