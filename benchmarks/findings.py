@@ -56,6 +56,7 @@ from benchmarks.uncertainty import (
     difference,
     ratio_of_medians,
     ratio_of_rounds,
+    rounds_to_decide,
     seeds_to_decide,
     widened,
 )
@@ -606,7 +607,10 @@ def speed_checks(rows: pd.DataFrame, wide: str, deep: str) -> list[Check]:
         estimate = speedup(slow, fast)
         how = f"{fast['time_median_ms']:.4g} vs {slow['time_median_ms']:.4g} ms at batch {batch}"
         estimate = dataclasses.replace(estimate, how=f"{how}, {estimate.how}")
-        checks.append(Check(f"{what} speed-up", estimate, TIMING_NOISE, unit="%", undecided=RETIME))
+        rounds = rounds_to_decide(estimate, TIMING_NOISE)
+        retime = f"about {rounds} rounds at the observed spread (run --rounds {rounds})"
+        undecided = retime if rounds else RETIME
+        checks.append(Check(f"{what} speed-up", estimate, TIMING_NOISE, "%", undecided))
     return checks
 
 

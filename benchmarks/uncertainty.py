@@ -104,14 +104,26 @@ def seeds_to_decide(estimate: Estimate, margin: float) -> int | None:
     """Seeds per side at which the interval, at the estimate's spread, would no longer
     span ``margin``: the observed gap to the margin cleared by the interval's half width
     (None when there is no spread, or more than MOST_SEEDS would be needed)."""
-    gap = abs(estimate.value - margin)
-    if estimate.spread is None or gap == 0:
+    return count_to_clear(estimate.spread, abs(estimate.value - margin), estimate.sides)
+
+
+def rounds_to_decide(estimate: Estimate, margin: float) -> int | None:
+    """Paired rounds at which a speed-up's interval (ratio_of_rounds: its spread is of
+    the per-round log ratios) would no longer span 1 + ``margin``, at that spread."""
+    gap = abs(math.log1p(estimate.value) - math.log1p(margin))
+    return count_to_clear(estimate.spread, gap, sides=1)
+
+
+def count_to_clear(spread: float | None, gap: float, sides: int) -> int | None:
+    """The fewest draws a side (2 to MOST_SEEDS) whose 95% t interval at ``spread`` is
+    narrower than ``gap``; None without a spread or a gap, or beyond MOST_SEEDS."""
+    if spread is None or gap == 0:
         return None
-    for seeds in range(2, MOST_SEEDS + 1):
-        degrees = estimate.sides * (seeds - 1)
-        error = estimate.spread * math.sqrt(estimate.sides / seeds)
+    for count in range(2, MOST_SEEDS + 1):
+        degrees = sides * (count - 1)
+        error = spread * math.sqrt(sides / count)
         if stats.t.ppf(0.5 + CONFIDENCE / 2, degrees) * error < gap:
-            return seeds
+            return count
     return None
 
 
@@ -121,11 +133,12 @@ def ratio_of_rounds(numerator: Sequence[float], denominator: Sequence[float]) ->
     on the log scale."""
     count = min(len(numerator), len(denominator))
     logs = [math.log(n / d) for n, d in zip(numerator[:count], denominator[:count], strict=True)]
-    mean, _, half = mean_interval(logs)
+    mean, spread, half = mean_interval(logs)
     how = f"{count} rounds, paired"
     if math.isnan(half):
-        return Estimate(math.exp(mean) - 1, None, None, how)
-    return Estimate(math.exp(mean) - 1, math.exp(mean - half) - 1, math.exp(mean + half) - 1, how)
+        return Estimate(math.exp(mean) - 1, None, None, how, sides=1)
+    low, high = math.exp(mean - half) - 1, math.exp(mean + half) - 1
+    return Estimate(math.exp(mean) - 1, low, high, how, spread, sides=1)
 
 
 def median_interval(

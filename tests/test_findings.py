@@ -386,6 +386,10 @@ def test_a_speed_up_timed_in_rounds_is_judged_on_the_rounds():
     finding = findings.width_beats_depth(in_rounds(width_nets(9.5, spread=0.3), medians))
     assert verdict(finding) == NOT_HELD
     assert "4 rounds, paired" in evidence(finding) and "+5.3% [" in evidence(finding)
+    spread = {"wrn16_2": [9.0, 8.3, 9.1, 8.2], "resnet44": [10.0, 10.1, 9.9, 10.0]}
+    wide = findings.width_beats_depth(in_rounds(width_nets(8.6, spread=0.3), spread))
+    assert verdict(wide) == INCONCLUSIVE  # +15% with rounds 10% apart
+    assert "about 8 rounds at the observed spread" in wide.judgements[0].to_decide
     three = in_rounds(width_nets(9.5, spread=0.3), medians, kept=3)  # a round failed
     assert "20 vs 20 calls, fewer than 4 rounds" in evidence(findings.width_beats_depth(three))
 

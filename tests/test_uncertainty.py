@@ -115,3 +115,13 @@ def test_a_speed_up_over_paired_rounds_and_over_calls():
     narrow = uncertainty.ratio_of_medians([10.5] * 20, [10.0] * 20)
     band = uncertainty.widened(narrow, 0.1, "why")  # the calls agree; the processes may not
     assert (band.low, band.high) == (pytest.approx(1.05 / 1.1 - 1), pytest.approx(1.155 - 1))
+
+
+def test_rounds_to_decide_a_speed_up_on_the_log_scale():
+    """+15.5% with the per-round log ratios 0.036 apart: 4 rounds span +10%, 5 clear it."""
+    logs = [0.098, 0.1815, 0.1363, 0.1613]
+    estimate = uncertainty.ratio_of_rounds([math.exp(v) for v in logs], [1.0] * 4)
+    assert estimate.low < 0.1 < estimate.value
+    assert uncertainty.rounds_to_decide(estimate, 0.1) == 5
+    calls = uncertainty.ratio_of_medians([1.155] * 20, [1.0] * 20)
+    assert uncertainty.rounds_to_decide(calls, 0.1) is None  # no spread over rounds
