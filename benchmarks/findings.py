@@ -18,10 +18,9 @@ comes from the registry's families and declared relations, never from names.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -593,8 +592,8 @@ def speed_checks(rows: pd.DataFrame, wide: str, deep: str) -> list[Check]:
     checks = []
     for mode, what in ((Mode.TRAIN, "training step"), (Mode.INFER, "inference")):
         timed = rows[(rows["mode"] == mode) & rows["time_median_ms"].notna()]
-        rounds = timed["time_rounds"].fillna(1) if "time_rounds" in timed else 1
-        timed = timed.assign(rounds=rounds).sort_values(["rounds", "seed"], ascending=[False, True])
+        kept = timed["time_rounds"].fillna(1) if "time_rounds" in timed else 1
+        timed = timed.assign(kept=kept).sort_values(["kept", "seed"], ascending=[False, True])
         first = timed.drop_duplicates(["arch", "batch_size"])
         rows_of = {
             arch: first[first["arch"] == arch].set_index("batch_size") for arch in (wide, deep)
@@ -606,7 +605,7 @@ def speed_checks(rows: pd.DataFrame, wide: str, deep: str) -> list[Check]:
         fast, slow = rows_of[wide].loc[batch], rows_of[deep].loc[batch]
         estimate = speedup(slow, fast)
         how = f"{fast['time_median_ms']:.4g} vs {slow['time_median_ms']:.4g} ms at batch {batch}"
-        estimate = dataclasses.replace(estimate, how=f"{how}, {estimate.how}")
+        estimate = replace(estimate, how=f"{how}, {estimate.how}")
         rounds = rounds_to_decide(estimate, TIMING_NOISE)
         retime = f"about {rounds} rounds at the observed spread (run --rounds {rounds})"
         undecided = retime if rounds else RETIME

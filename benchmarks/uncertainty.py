@@ -18,11 +18,10 @@ their ends), widened by the caller to the noise between processes.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scipy import stats
 
@@ -173,7 +172,7 @@ def widened(estimate: Estimate, noise: float, why: str) -> Estimate:
     low, high = ratio / (1 + noise) - 1, ratio * (1 + noise) - 1
     if estimate.low is not None and estimate.high is not None:
         low, high = min(low, estimate.low), max(high, estimate.high)
-    return dataclasses.replace(estimate, low=low, high=high, how=f"{estimate.how}, {why}")
+    return replace(estimate, low=low, high=high, how=f"{estimate.how}, {why}")
 
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
