@@ -69,7 +69,7 @@ def ab(
 def rounds_of(suite: str) -> int:
     """The rounds the suite sets, as this commit reads it (1 when it cannot)."""
     try:
-        return load_suite(suite).rounds
+        return load_suite(suite).most_rounds
     except UserError:  # a suite of the compared commits only: they run it as it is
         return 1
 

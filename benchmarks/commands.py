@@ -84,6 +84,7 @@ def build_suite(args: argparse.Namespace) -> Suite:
                     e,
                     training={**e.training, **budget},
                     seeds=None if args.seeds else e.seeds,  # --seeds: every net's
+                    rounds=None if args.rounds else e.rounds,  # likewise
                     batch_sizes=None if args.batch_sizes else e.batch_sizes,  # likewise
                     train_batch_size=e.train_batch_size if args.train_batch_size is None else None,
                 )
@@ -150,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcome = runner.run_suite(
             suite, out, device=device, threads=threads, data_root=data_root,
             download=args.download, cache_dir=cache_dir, resume=args.resume, force=args.force,
-            executor=executor, rounds=suite.rounds,
+            executor=executor,
         )  # fmt: skip
     if args.log_dir and (out / results.RESULTS_FILE).exists():
         tracking.export(results.load_run(out), args.log_dir)
@@ -173,8 +174,8 @@ def counts_instructions(suite: Suite) -> bool:
 
 def rounds_hint(args: argparse.Namespace, suite: Suite) -> str:
     """Where rounds came from when the suite, not the command line, set them."""
-    if args.rounds is None and suite.rounds > 1:
-        return f" (suite {suite.name} sets rounds = {suite.rounds}: add --rounds 1)"
+    if args.rounds is None and suite.most_rounds > 1:
+        return f" (suite {suite.name} times in up to {suite.most_rounds} rounds: add --rounds 1)"
     return ""
 
 
@@ -184,7 +185,7 @@ def make_executor(
     """The executor ``--executor`` (or ``--isolate``) names, with its options; the one
     valgrind process of callgrind when the run counts instructions."""
     if counts_instructions(suite):
-        elsewhere = args.isolate or args.executor != "inprocess" or suite.rounds > 1
+        elsewhere = args.isolate or args.executor != "inprocess" or suite.most_rounds > 1
         if elsewhere or device.type != "cpu" or threads != 1:
             raise UserError(
                 "instructions are counted on this machine's CPU with one thread, once, in one "
@@ -199,7 +200,7 @@ def make_executor(
     kind = "isolate" if args.isolate else args.executor
     if kind != "ray" and (args.ray_address or args.pack_training):
         raise UserError("--ray-address and --pack-training apply to --executor ray only")
-    if kind == "ray" and suite.rounds > 1:
+    if kind == "ray" and suite.most_rounds > 1:
         raise UserError(
             "--rounds pools one job's samples across rounds, and under Ray a round may run "
             f"on another node: run the rounds on one machine{rounds_hint(args, suite)}"

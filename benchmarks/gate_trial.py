@@ -74,8 +74,8 @@ def slowed_create(create: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
 def one_pass(out: Path, device: torch.device, threads: int) -> None:
     """The gate's efficiency pass of the quick suite into ``out``, in this process."""
-    suite = load_suite("quick").replace(measure=MEASURE)
-    runner.run_suite(suite, out, device=device, threads=threads, rounds=ROUNDS)
+    suite = load_suite("quick").replace(measure=MEASURE, rounds=ROUNDS)
+    runner.run_suite(suite, out, device=device, threads=threads)
 
 
 def efficiency_pass(out: Path, slow: bool, device: str, threads: int) -> Path:

@@ -92,6 +92,7 @@ class Job:
     timing: TimingConfig = field(default_factory=TimingConfig)
     recipe: TrainConfig = field(default_factory=TrainConfig)  # of the timed step and training
     trains: bool = False  # a training job that trains to accuracy under the recipe's budget
+    rounds: int = 1  # timed so many times, round after round (run), its samples pooled
 
     @property
     def spec(self) -> ArchSpec:
@@ -181,6 +182,7 @@ def expand_jobs(
             measure=suite.measure,
             timing=suite.timing,
             recipe=suite.training_for(entry),
+            rounds=suite.rounds_for(entry),
         )
         timing_job = entry_job
         if dataset and (spec.native_input or suite.input_size):
@@ -660,7 +662,6 @@ def run_suite(
     resume: bool = False,
     force: bool = False,
     executor: Executor | None = None,
-    rounds: int = 1,
 ) -> RunOutcome:
     """Measure a suite into the run directory ``out``: expand its jobs (loading the data
     sets, so that a missing one fails before anything is written), claim the directory
@@ -681,9 +682,7 @@ def run_suite(
         calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}  # suite's first
         record_session(out, {**environment(device, threads), "suite": suite.name}, calibrations)
         executor = executor or default_executor(suite)
-        return run(
-            jobs, out, executor=executor, calibrations=calibrations, done=done, rounds=rounds
-        )
+        return run(jobs, out, executor=executor, calibrations=calibrations, done=done)
 
 
 def default_executor(suite: Suite) -> Executor:
@@ -726,15 +725,15 @@ def run(
     executor: Executor,
     calibrations: Calibrations,
     done: Iterable[Mapping[str, Any]] = (),
-    rounds: int = 1,
 ) -> RunOutcome:
     """Run the jobs not already ``done`` (rows with status ok), appending each row to
     rows.jsonl as it finishes; results.csv is rewritten at the end, also on Ctrl-C.
 
-    With ``rounds`` > 1 every timing runs again, round after round (a training job's
-    step, not its training), and each row pools the samples of every round: a burst of
-    load on a shared machine then hits one round of several jobs instead of all of one
-    job's samples, and each round's median pairs jobs timed close together."""
+    A job of ``rounds`` > 1 is timed again, round after round (a training job's step,
+    not its training), and its row pools the samples of every round: a burst of load on
+    a shared machine then hits one round of several jobs instead of all of one job's
+    samples, and each round's median pairs jobs timed close together. Every other round
+    runs in reverse order (A B, B A), so that a drift in load falls on a pair alike."""
     done = list(done)
     ok = [row for row in done if row.get("status") == Status.OK]
     finished = {identity.key() for identity in identities(ok)}
@@ -754,7 +753,7 @@ def run(
             row_log.append(measured.row.record())
             outcome.rows.append(measured.row)
             progress.current().job_done(job, measured.row)
-        for round_number in range(2, rounds + 1):
+        for round_number in range(2, max((job.rounds for job in todo), default=1) + 1):
             again = time_again(todo, outcome.rows, executor, calibrations, round_number)
             for index, row in again.items():
                 outcome.rows[index] = row
@@ -792,20 +791,26 @@ def time_again(
     calibrations: Calibrations,
     round_number: int,
 ) -> dict[int, Row]:
-    """Time the jobs that succeeded once more (a training job's step, at its first seed
-    only: the seeds time the same step): by the index of their row in ``rows``, that row
-    with the new samples pooled into it."""
+    """Time the jobs that succeeded and have ``round_number`` rounds or more once more
+    (a training job's step, at its first seed only: the seeds time the same step; their
+    FLOPs and memory are not measured again), in
+    reverse order in even rounds: by the index of their row in ``rows``, that row with
+    the new samples pooled into it."""
     index = {row.identity.key(): position for position, row in enumerate(rows)}
     timed, stepped = [], set()
     for job in jobs:
         position = index.get(job.identity.key())
         if position is None or not rows[position].ok or not rows[position].samples_ms:
             continue
+        if job.rounds < round_number:
+            continue
         unseeded = replace(job.identity, seed=0).key()
         if job.trains and unseeded in stepped:
             continue
         stepped.add(unseeded)
-        timed.append(replace(job, trains=False))
+        timed.append(replace(job, trains=False, measure=("time",)))  # counted already
+    if round_number % 2 == 0:
+        timed.reverse()
     log.info("round %d: timing %d jobs again", round_number, len(timed))
     pooled_rows = {}
     for measured in executor.run(timed, calibrations):

@@ -242,11 +242,18 @@ def test_rounds_come_from_the_suite_unless_the_flag_says(tmp_path):
     assert build_suite(parser.parse_args(["run"])).rounds == 1
 
 
+def test_the_rounds_flag_sets_every_nets_rounds(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('architectures = [{arch = "resnet20", rounds = 4}, "plain20"]\n')
+    suite = build_suite(build_parser().parse_args(["run", "--suite", str(path), "--rounds", "2"]))
+    assert [suite.rounds_for(entry) for entry in suite.entries] == [2, 2]
+
+
 def test_rounds_a_suite_sets_are_named_where_they_are_refused(tmp_path, capsys):
     path = tmp_path / "mine.toml"
-    path.write_text('architectures = ["resnet20"]\nrounds = 4\n')
+    path.write_text('architectures = ["plain20", {arch = "resnet20", rounds = 4}]\n')
     assert run_cli(["run", "--suite", str(path), "--executor", "ray"]) == 2
-    assert "suite mine sets rounds = 4: add --rounds 1" in capsys.readouterr().err
+    assert "suite mine times in up to 4 rounds: add --rounds 1" in capsys.readouterr().err
 
 
 def test_a_suite_whose_nets_arch_replaced_says_so():

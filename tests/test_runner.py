@@ -224,10 +224,8 @@ def test_the_timed_training_step_is_the_recipes_optimizer_step(
 
 
 def test_rounds_pool_the_samples_of_timing_jobs(toy_architectures, tmp_path):
-    jobs = runner.expand_jobs(suite_of("tiny", batch_sizes=(1,)), CPU, threads=1)
-    outcome = runner.run(
-        jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=3
-    )
+    jobs = runner.expand_jobs(suite_of("tiny", batch_sizes=(1,), rounds=3), CPU, threads=1)
+    outcome = runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     lines = results.read_rows(tmp_path / results.ROWS_FILE)
     assert len(lines) == 2 + 2 * 2  # infer and train-step rows, each timed twice more
     sizes = [len(line[SAMPLES_COLUMN]) for line in lines if line["mode"] == Mode.INFER]
@@ -244,18 +242,43 @@ def test_rounds_time_a_training_step_again_not_the_training(toy_architectures, t
     """Each round times the step of the first seed (the seeds' steps are the same) and
     pools it into that row, which keeps its accuracy; nothing trains twice."""
     suite = suite_of(
-        "tiny", batch_sizes=(1,), dataset="mnist5k", seeds=(0, 1), training=TrainConfig(epochs=1)
+        "tiny",
+        batch_sizes=(1,),
+        dataset="mnist5k",
+        seeds=(0, 1),
+        training=TrainConfig(epochs=1),
+        rounds=3,
     )
     jobs = runner.expand_jobs(suite, CPU, threads=1)
-    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={}, rounds=3)
+    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     lines = results.read_rows(tmp_path / results.ROWS_FILE)
     steps = [(line["mode"], line["seed"]) for line in lines]
-    again = [(Mode.INFER, 0), (Mode.TRAIN, 0)] * 2
+    again = [(Mode.TRAIN, 0), (Mode.INFER, 0), (Mode.INFER, 0), (Mode.TRAIN, 0)]  # B A, A B
     assert steps == [(Mode.INFER, 0), (Mode.TRAIN, 0), (Mode.TRAIN, 1), *again]
     first, last = lines[1], lines[-1]
     assert len(last[ROUNDS_COLUMN]) == 3 and len(last[SAMPLES_COLUMN]) > len(first[SAMPLES_COLUMN])
     assert last["test_acc"] == first["test_acc"] is not None
     assert len(results.read_rows(tmp_path / results.CURVES_FILE)) == 2  # one epoch, two seeds
+
+
+def test_each_net_is_timed_in_its_own_rounds_in_alternating_order(
+    toy_architectures, tmp_path, monkeypatch
+):
+    """A net that sets rounds = 1 is timed once; the others again in each round, the
+    order reversed every other round (A B, then B A), so that a drift in the machine's
+    load falls on both nets of a pair alike. A round times, and counts nothing again."""
+    entries = (Entry("tiny", batch_sizes=(2, 3)), Entry("tiny", batch_sizes=(4,), rounds=1))
+    suite = suite_of("tiny", train_batch_size=0, rounds=3).replace(entries=entries)
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
+    counted = []
+    count_flops = runner.count_flops
+    monkeypatch.setattr(runner, "count_flops", lambda *a: counted.append(1) or count_flops(*a))
+    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
+    assert len(counted) == len(jobs)
+    lines = results.read_rows(tmp_path / results.ROWS_FILE)
+    assert [line["batch_size"] for line in lines] == [2, 3, 4, 3, 2, 2, 3]  # A B, B A, A B
+    rounds = results.load(tmp_path).set_index("batch_size")["time_rounds"]
+    assert rounds.to_dict() == {2: 3, 3: 3, 4: 1}
 
 
 def test_a_timed_step_that_diverges_is_recorded_as_such(toy_architectures, tmp_path):

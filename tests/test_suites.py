@@ -50,6 +50,7 @@ def test_user_suite_file_with_patterns_and_configs(tmp_path):
         ("architectures = [3]", "must be a name or"),
         ('architectures = ["resnet20"]\n[timing]\nwarmpu = 1', "warmpu"),
         ('architectures = ["resnet20"]\nrounds = 0', "rounds must be a whole number >= 1"),
+        ('architectures = [{arch = "resnet20", rounds = 0}]', "rounds must be a whole number >= 1"),
     ],
 )
 def test_malformed_suites_are_one_clear_error(text, message):
@@ -96,6 +97,15 @@ def test_an_entry_may_train_with_seeds_of_its_own(tmp_path):
     assert trained == [("plain20", 0), ("plain20", 1), ("plain20", 2), ("resnet20", 7)]
     with pytest.raises(UserError, match="seeds must be distinct"):
         parse_suite("bad", 'architectures = [{arch = "resnet20", seeds = [1, 1]}]', source="x")
+
+
+def test_an_entry_may_be_timed_in_rounds_of_its_own():
+    text = 'architectures = ["plain20", {arch = "resnet20", rounds = 5}]\nrounds = 2'
+    suite = parse_suite("mine", text, source="x")
+    assert [suite.rounds_for(entry) for entry in suite.entries] == [2, 5]
+    assert suite.most_rounds == 5
+    jobs = runner.expand_jobs(suite, torch.device("cpu"), threads=1)
+    assert {(job.identity.arch, job.rounds) for job in jobs} == {("plain20", 2), ("resnet20", 5)}
 
 
 def test_the_claims_suite_trains_cifar_with_a_measured_noise_floors_recipe():

@@ -6,8 +6,8 @@ but ``architectures``:
     description = "what the suite is for"
     architectures = ["resnet20", "plain*", {arch = "resnet20_grouped", config = {groups = 8}}]
     # an entry's table may also set its own dataset, dtype, batch_sizes, train_batch_size,
-    # seeds, training overrides and backend settings (channels_last...), for one name, a pattern
-    # or a list: {arch = "*", dtype = "bf16"}, {arch = ["resnet20", "plain20"], compile = true}
+    # seeds, rounds, training overrides and backend settings (channels_last...), for one name, a
+    # pattern or a list: {arch = "*", dtype = "bf16"}, {arch = ["resnet20", "plain20"], rounds = 5}
     batch_sizes = [1, 64]          # inference rows, one per batch size
     train_batch_size = 32          # a training-step row at this batch size; 0 for none
     dtype = "fp32"                 # fp32 (TF32 off), tf32 (CUDA), bf16 or fp16 (autocast)
@@ -21,7 +21,8 @@ but ``architectures``:
     dataset = "mnist5k"            # mnist5k, cifar10, cifar100, imagefolder:PATH; none: synthetic
     seeds = [0, 1, 2]              # one training row per seed
     measure = ["flops", "time", "memory", "accuracy"]  # or ["flops", "instructions"] alone
-    rounds = 1                     # time every call and step in so many rounds (--rounds overrides)
+    rounds = 1                     # time every call and step in so many rounds (--rounds sets
+                                   # every net's, an entry's own rounds included)
 
     [training]                     # see benchmarks.train.TrainConfig: the budget and recipe
     epochs = 10                    # the budget is work; time_budget_s caps it for time studies
@@ -69,7 +70,7 @@ DEVICES = ("auto", "cpu", "cuda")
 BACKEND_KEYS = Backend.names()
 ENTRY_KEYS = {
     "arch", "config", "dataset", "dtype", "batch_sizes", "training", "train_batch_size",
-    "seeds", *BACKEND_KEYS,
+    "seeds", "rounds", *BACKEND_KEYS,
 }  # fmt: skip
 
 
@@ -78,7 +79,7 @@ class Entry:
     """One architecture of a suite, with config overrides, and optionally its own data
     set, dtype, batch sizes, seeds, training and backend settings (so one suite can time
     every net in two dtypes, eager and compiled, train image and fusion nets, and give
-    one net more seeds); None: the suite's."""
+    one net more seeds or rounds); None: the suite's."""
 
     arch: str
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -88,6 +89,7 @@ class Entry:
     training: Mapping[str, Any] = field(default_factory=dict)
     train_batch_size: int | None = None  # 0 for no training rows
     seeds: tuple[int, ...] | None = None
+    rounds: int | None = None
     channels_last: bool | None = None
     cudnn_benchmark: bool | None = None
     compile: bool | None = None
@@ -97,6 +99,8 @@ class Entry:
         for key in ("batch_sizes", "seeds"):
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, tuple(getattr(self, key)))
+        if self.rounds is not None:
+            check_rounds(self.rounds)
 
     @property
     def config_json(self) -> str:
@@ -132,10 +136,8 @@ class Suite:
     def __post_init__(self) -> None:
         if not self.entries:
             raise UserError(f"suite {self.name!r} has no architectures")
-        for key in ("pack_training", "rounds"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"{key} must be a whole number >= 1, not {value}")
+        check_rounds(self.rounds)
+        check_rounds(self.pack_training, "pack_training")
         if not self.batch_sizes:
             raise UserError("batch_sizes must list at least one batch size")
         for entry in (None, *self.entries):
@@ -196,6 +198,14 @@ class Suite:
     def seeds_for(self, entry: Entry) -> tuple[int, ...]:
         return self.seeds if entry.seeds is None else entry.seeds
 
+    def rounds_for(self, entry: Entry) -> int:
+        return self.rounds if entry.rounds is None else entry.rounds
+
+    @property
+    def most_rounds(self) -> int:
+        """The rounds of the net timed in the most."""
+        return max(self.rounds_for(entry) for entry in self.entries)
+
     def train_batch_size_for(self, entry: Entry | None) -> int:
         own = None if entry is None else entry.train_batch_size
         return self.train_batch_size if own is None else own
@@ -227,6 +237,11 @@ class Suite:
         """Training to accuracy needs a data set and training rows."""
         trains = "accuracy" in self.measure and self.train_batch_size_for(entry) > 0
         return trains and self.dataset_for(entry) is not None
+
+
+def check_rounds(value: Any, key: str = "rounds") -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UserError(f"{key} must be a whole number >= 1, not {value}")
 
 
 def check_batch_sizes(sizes: tuple[int, ...]) -> None:
