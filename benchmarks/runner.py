@@ -792,10 +792,9 @@ def time_again(
     round_number: int,
 ) -> dict[int, Row]:
     """Time the jobs that succeeded and have ``round_number`` rounds or more once more
-    (a training job's step, at its first seed only: the seeds time the same step; their
-    FLOPs and memory are not measured again), in
-    reverse order in even rounds: by the index of their row in ``rows``, that row with
-    the new samples pooled into it."""
+    (a training job's step, at its first seed only: the seeds time the same step; FLOPs
+    and memory are not measured again), in reverse order in even rounds: by the index
+    of their row in ``rows``, that row with the new samples pooled into it."""
     index = {row.identity.key(): position for position, row in enumerate(rows)}
     timed, stepped = [], set()
     for job in jobs:
