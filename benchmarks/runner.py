@@ -801,7 +801,7 @@ def time_again(
         position = index.get(job.identity.key())
         if position is None or not rows[position].ok or not rows[position].samples_ms:
             continue
-        if job.rounds < round_number:
+        if job.rounds < round_number:  # this net's rounds are done
             continue
         unseeded = replace(job.identity, seed=0).key()
         if job.trains and unseeded in stepped:

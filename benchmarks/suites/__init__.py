@@ -100,7 +100,7 @@ class Entry:
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, tuple(getattr(self, key)))
         if self.rounds is not None:
-            check_rounds(self.rounds)
+            check_whole_number(self.rounds, "rounds")
 
     @property
     def config_json(self) -> str:
@@ -136,8 +136,8 @@ class Suite:
     def __post_init__(self) -> None:
         if not self.entries:
             raise UserError(f"suite {self.name!r} has no architectures")
-        check_rounds(self.rounds)
-        check_rounds(self.pack_training, "pack_training")
+        check_whole_number(self.rounds, "rounds")
+        check_whole_number(self.pack_training, "pack_training")
         if not self.batch_sizes:
             raise UserError("batch_sizes must list at least one batch size")
         for entry in (None, *self.entries):
@@ -239,7 +239,7 @@ class Suite:
         return trains and self.dataset_for(entry) is not None
 
 
-def check_rounds(value: Any, key: str = "rounds") -> None:
+def check_whole_number(value: Any, key: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UserError(f"{key} must be a whole number >= 1, not {value}")
 
