@@ -497,11 +497,13 @@ def train_to_accuracy(
             100 * epoch["val_acc"], 100 * epoch["test_acc"], epoch["train_time_s"],
         )  # fmt: skip
 
-    outcome = job.task.train(
-        model, job.data.load(), recipe,
-        batch_size=identity.batch_size, device=device, dtype=identity.dtype, seed=identity.seed,
-        backend=job.backend, on_epoch=log_epoch,
-    )  # fmt: skip
+    data = job.data.load()
+    with memory.freed_memory_kept():
+        outcome = job.task.train(
+            model, data, recipe,
+            batch_size=identity.batch_size, device=device, dtype=identity.dtype,
+            seed=identity.seed, backend=job.backend, on_epoch=log_epoch,
+        )  # fmt: skip
     training = training_part(recipe, outcome, row.counts.step_gflop, calibration)
     row = row.but(
         training=training,

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from benchmarks.measure.device import precision, synchronize
+from benchmarks.measure.memory import freed_memory_kept
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,19 @@ def time_calls(
     timer: Timer | None = None,
 ) -> Timing:
     """Warm up, then time ``call`` once per sample (by ``timer``, default the device's)
-    until the config is satisfied; ``clock`` measures the time spent sampling."""
+    until the config is satisfied; ``clock`` measures the time spent sampling. Freed
+    memory is kept for reuse meanwhile (``memory.freed_memory_kept``)."""
     timer = timer or timer_for(device, clock)
-    for _ in range(config.warmup):
-        call()
-    synchronize(device)
-    samples: list[float] = []
-    started = clock()
-    while len(samples) < config.max_samples and (
-        len(samples) < config.min_samples or clock() - started < config.min_time_s
-    ):
-        samples.append(timer(call))
+    with freed_memory_kept():
+        for _ in range(config.warmup):
+            call()
+        synchronize(device)
+        samples: list[float] = []
+        started = clock()
+        while len(samples) < config.max_samples and (
+            len(samples) < config.min_samples or clock() - started < config.min_time_s
+        ):
+            samples.append(timer(call))
     return Timing(tuple(samples))
 
 

@@ -4,8 +4,14 @@
 - CPU (Linux): the process's peak resident set size (VmHWM in /proc/self/status),
   reset before the call by writing 5 to /proc/self/clear_refs. Before each
   reading, glibc's ``malloc_trim`` hands freed heap memory back to the system,
-  so that the resident set tracks live allocations and memory freed by an
-  earlier model does not hide the next one's. ``--isolate`` (one process per
+  and while the call runs glibc hands back each large block as it is freed, so
+  that the resident set tracks live allocations and memory freed by an earlier
+  model does not hide the next one's. Timing and training keep freed memory
+  instead (``freed_memory_kept``); where their heap kept a free hole that a later
+  call's blocks fit, pages of it reused and freed again still count, so a peak
+  in a process shared by many jobs can read high (mobilenet_v2 at batch 128: 708
+  MiB after other nets, 298 MiB alone). ``--isolate`` (one process per job)
+  measures each job on a fresh heap. ``--isolate`` (one process per
   job) removes what sharing is left.
 """
 
@@ -15,7 +21,8 @@ import ctypes
 import ctypes.util
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -28,15 +35,60 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
+# mallopt's parameters (glibc's malloc.h), and the two settings the harness switches between
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+KEEP_FREED = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2**31 - 1}
+HAND_BACK_FREED = {M_MMAP_THRESHOLD: 128 * 1024, M_TRIM_THRESHOLD: 128 * 1024, M_MMAP_MAX: 65536}
+
+
 def _load_libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
         return None
-    return libc if hasattr(libc, "malloc_trim") else None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
 _LIBC = _load_libc()
+
+
+def can_keep_freed_memory() -> bool:
+    """Whether this process's allocator is glibc's, whose hand-back can be turned off."""
+    return _LIBC is not None
+
+
+@contextmanager
+def freed_memory_kept() -> Iterator[None]:
+    """Let glibc keep the memory the calls inside free, for the next call to reuse; hand
+    it back after (glibc only; elsewhere nothing changes).
+
+    By default glibc maps a large block apart and unmaps it when it is freed, and trims
+    the heap's free top, so that each call may fault its activations in anew, a page at
+    a time: at batch 128, wrn16_2 took 65,000 page faults and 1.5x the time a call, and
+    densenet40_k12 twice the time, unless an earlier allocation happened to pin the heap
+    (a training step's did). With every block from a heap that is never trimmed, each
+    call reuses warm pages whatever ran before it, as under tcmalloc or jemalloc, which
+    hold freed pages for reuse. Timing and training run so. (In a thread of its own, a
+    block larger than the thread's heap, 64 MiB, is still mapped apart.)
+    """
+    _set_allocator(KEEP_FREED)
+    try:
+        yield
+    finally:
+        hand_back_freed_memory()
+        release_freed_memory()
+
+
+def hand_back_freed_memory() -> None:
+    """glibc's default settings, held fixed: a block of 128 KiB or more is mapped apart
+    and unmapped when freed, and the heap's free top trimmed (glibc only)."""
+    _set_allocator(HAND_BACK_FREED)
+
+
+def _set_allocator(settings: dict[int, int]) -> None:
+    if _LIBC is not None:
+        for parameter, value in settings.items():
+            _LIBC.mallopt(parameter, value)
 
 
 def release_freed_memory() -> None:
@@ -68,6 +120,7 @@ def peak_bytes(call: Callable[[], object], device: torch.device) -> int | None:
         call()
         synchronize(device)
         return torch.cuda.max_memory_allocated(device)
+    hand_back_freed_memory()
     release_freed_memory()
     try:
         _CLEAR_REFS.write_text("5")
