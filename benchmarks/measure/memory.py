@@ -9,10 +9,9 @@
   model does not hide the next one's. Timing and training keep freed memory
   instead (``freed_memory_kept``); where their heap kept a free hole that a later
   call's blocks fit, pages of it reused and freed again still count, so a peak
-  in a process shared by many jobs can read high (mobilenet_v2 at batch 128: 708
-  MiB after other nets, 298 MiB alone). ``--isolate`` (one process per job)
-  measures each job on a fresh heap. ``--isolate`` (one process per
-  job) removes what sharing is left.
+  in a process shared by many jobs can read high (mobilenet_v2 at batch 128: 724
+  MiB after four nets had trained, 298 MiB alone; the old settings did this too).
+  ``--isolate`` (one process per job) measures each job on a fresh heap.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ def freed_memory_kept() -> Iterator[None]:
     By default glibc maps a large block apart and unmaps it when it is freed, and trims
     the heap's free top, so that each call may fault its activations in anew, a page at
     a time: at batch 128, wrn16_2 took 65,000 page faults and 1.5x the time a call, and
-    densenet40_k12 twice the time, unless an earlier allocation happened to pin the heap
+    densenet40_k12 1.8x the time, unless an earlier allocation happened to pin the heap
     (a training step's did). With every block from a heap that is never trimmed, each
     call reuses warm pages whatever ran before it, as under tcmalloc or jemalloc, which
     hold freed pages for reuse. Timing and training run so. (In a thread of its own, a
