@@ -48,3 +48,27 @@ def test_a_peak_is_measured_with_each_freed_block_handed_back_at_once():
         baseline = memory.current_bytes(CPU)
         memory.peak_bytes(call, CPU)
     assert resident_after_free[0] - baseline < 100 * memory.MIB
+
+
+def allocator_settings(monkeypatch) -> list[dict[int, int]]:
+    """Every setting the harness gives glibc's allocator from now on, in order."""
+    settings: list[dict[int, int]] = []
+    monkeypatch.setattr(memory, "_set_allocator", settings.append)
+    return settings
+
+
+def test_leaving_a_nested_kept_context_keeps_freed_memory_for_the_outer_one(monkeypatch):
+    settings = allocator_settings(monkeypatch)
+    with memory.freed_memory_kept():
+        with memory.freed_memory_kept():
+            pass
+        assert settings[-1] == memory.KEEP_FREED
+    assert settings[-1] == memory.HAND_BACK_FREED
+
+
+def test_a_peak_measured_inside_a_kept_context_leaves_it_keeping_freed_memory(monkeypatch):
+    settings = allocator_settings(monkeypatch)
+    with memory.freed_memory_kept():
+        memory.peak_bytes(lambda: None, CPU)
+        assert settings[-1] == memory.KEEP_FREED
+    assert settings[-1] == memory.HAND_BACK_FREED

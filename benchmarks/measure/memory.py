@@ -49,6 +49,7 @@ def _load_libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _load_libc()
+_kept_depth = 0  # how many ``freed_memory_kept`` contexts are open
 
 
 def can_keep_freed_memory() -> bool:
@@ -68,14 +69,19 @@ def freed_memory_kept() -> Iterator[None]:
     (a training step's did). With every block from a heap that is never trimmed, each
     call reuses warm pages whatever ran before it, as under tcmalloc or jemalloc, which
     hold freed pages for reuse. Timing and training run so. (In a thread of its own, a
-    block larger than the thread's heap, 64 MiB, is still mapped apart.)
+    block larger than the thread's heap, 64 MiB, is still mapped apart.) Contexts nest:
+    memory is handed back when the outermost one ends.
     """
+    global _kept_depth
+    _kept_depth += 1
     _set_allocator(KEEP_FREED)
     try:
         yield
     finally:
-        hand_back_freed_memory()
-        release_freed_memory()
+        _kept_depth -= 1
+        if _kept_depth == 0:
+            hand_back_freed_memory()
+            release_freed_memory()
 
 
 def hand_back_freed_memory() -> None:
@@ -112,7 +118,8 @@ def current_bytes(device: torch.device) -> int | None:
 
 
 def peak_bytes(call: Callable[[], object], device: torch.device) -> int | None:
-    """The peak memory while ``call`` runs (None where it cannot be measured)."""
+    """The peak memory while ``call`` runs (None where it cannot be measured); on the CPU
+    measured with freed memory handed back, then kept again inside ``freed_memory_kept``."""
     if device.type == "cuda":
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -120,6 +127,14 @@ def peak_bytes(call: Callable[[], object], device: torch.device) -> int | None:
         synchronize(device)
         return torch.cuda.max_memory_allocated(device)
     hand_back_freed_memory()
+    try:
+        return _peak_resident_bytes(call)
+    finally:
+        if _kept_depth:
+            _set_allocator(KEEP_FREED)
+
+
+def _peak_resident_bytes(call: Callable[[], object]) -> int | None:
     release_freed_memory()
     try:
         _CLEAR_REFS.write_text("5")
