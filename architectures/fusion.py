@@ -12,9 +12,12 @@ Every net shares three parts and differs only in how it fuses them:
   questions in a batch are encoded once;
 - a classifier over the answer vocabulary.
 
-``forward(image, tokens)`` is ``answer(encode_image(image), tokens)``: a
-training loop can encode each image once and answer all of its questions from
-that encoding. The variants:
+``forward(image, tokens)`` is ``answer(encode_image(image), tokens)``, and
+``answer`` takes each image's encoding with all of its questions: a training
+loop encodes each image once and answers its 20 questions from that encoding.
+Most nets answer one question at a time (``answer_each``, on the encoding
+repeated per question); ``fusion_xattn`` attends from every question of an
+image at once, projecting the image's cells once. The variants:
 
 - ``fusion_concat``: late fusion, the paper's CNN+MLP baseline: average-pooled
   image features concatenated with the question's final GRU state, then an MLP.
@@ -155,10 +158,18 @@ class FusionNet(nn.Module):
         return self.image_encoder(image)
 
     def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Feature cells (B, C', h, w) of B images and Q questions about each, tokens (B, Q, L)
+        -> logits (B * Q, answers), image by image."""
+        return self.answer_each(
+            features.repeat_interleave(tokens.shape[1], dim=0), tokens.flatten(0, 1)
+        )
+
+    def answer_each(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Feature cells (N, C', h, w) and one question a row, tokens (N, L) -> (N, answers)."""
         raise NotImplementedError
 
     def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        return self.answer(self.encode_image(image), tokens)
+        return self.answer(self.encode_image(image), tokens[:, None])
 
 
 def mlp(*sizes: int, dropout: float = 0.0) -> nn.Sequential:
@@ -181,7 +192,7 @@ class ConcatFusion(FusionNet):
         self.head = mlp(self.feature_channels + self.question_dim, hidden, hidden, self.num_classes)
         init_weights(self)
 
-    def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def answer_each(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         _, question = self.question_encoder(tokens)
         return self.head(torch.cat([features.mean((2, 3)), question], dim=1))
 
@@ -212,7 +223,7 @@ class FiLMFusion(FusionNet):
         self.head = mlp(hidden, hidden, self.num_classes)
         init_weights(self)
 
-    def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def answer_each(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         _, question = self.question_encoder(tokens)
         for block in self.blocks:
             features = block(features, question)
@@ -237,6 +248,37 @@ def positional_encoding_2d(height: int, width: int, dim: int, device: torch.devi
     return F.pad(grid.reshape(height * width, -1), (0, dim - 4 * quarter))
 
 
+class CrossAttentionLayer(nn.Module):
+    """Multi-head attention from query tokens to cells, added back and layer-normalised,
+    then a feed-forward block, added back and normalised (a post-norm Transformer decoder
+    layer without self-attention)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} must divide into {heads} heads")
+        self.heads = heads
+        self.query = nn.Linear(dim, dim)
+        self.key_value = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.attention_norm = nn.LayerNorm(dim)
+        self.feedforward = mlp(dim, 2 * dim, dim)
+        self.feedforward_norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) queries, each attending on its own (no mask, no mixing), over (B, N, D)
+        cells -> (B, T, D)."""
+        keys, values = self.key_value(cells).chunk(2, dim=-1)
+        attended = F.scaled_dot_product_attention(
+            self.split(self.query(x)), self.split(keys), self.split(values)
+        )
+        x = self.attention_norm(x + self.out(attended.transpose(1, 2).flatten(2)))
+        return self.feedforward_norm(x + self.feedforward(x))
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+
+
 class CrossModalAttention(FusionNet):
     """Question tokens attend over the image's feature cells.
 
@@ -244,44 +286,39 @@ class CrossModalAttention(FusionNet):
        projection of each cell's features plus a fixed 2D sinusoidal encoding
        of its row and column (so "left", "top" and "closest" are expressible).
     2. Each question token (its GRU state, projected to ``dim``) is a query.
-       ``layers`` times: multi-head cross-attention from the tokens to the
-       cells, added back and layer-normalised, then a feed-forward block,
-       added back and normalised (a post-norm Transformer decoder layer
-       without self-attention: the GRU already mixes the tokens).
+       ``layers`` times, a ``CrossAttentionLayer``: multi-head cross-attention
+       from the tokens to the cells, then a feed-forward block.
     3. The tokens' outputs are averaged over the real (non-pad) tokens and
        classified by an MLP.
+
+    The tokens of all the questions about an image query its cells together (a
+    token attends to the cells alone, so this is the same as one question at a
+    time), and each layer projects an image's cells to keys and values once.
     """
 
     def __init__(self, *, dim: int = 128, heads: int = 4, layers: int = 2, **shared: Any) -> None:
         super().__init__(**shared)
         self.cells = nn.Linear(self.feature_channels, dim)
         self.queries = nn.Linear(self.question_dim, dim)
-        self.attention = nn.ModuleList(
-            nn.MultiheadAttention(dim, heads, batch_first=True) for _ in range(layers)
-        )
-        self.attention_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(layers))
-        self.feedforward = nn.ModuleList(mlp(dim, 2 * dim, dim) for _ in range(layers))
-        self.feedforward_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(layers))
+        self.layers = nn.ModuleList(CrossAttentionLayer(dim, heads) for _ in range(layers))
         self.head = mlp(dim, dim, self.num_classes)
         init_weights(self)
 
     def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        _, _, height, width = features.shape
+        batch, _, height, width = features.shape
         cells = self.cells(features.flatten(2).transpose(1, 2))
         cells = cells + positional_encoding_2d(height, width, cells.shape[-1], cells.device)
-        states, _ = self.question_encoder(tokens)
-        x = self.queries(states)
-        for attention, norm1, feedforward, norm2 in zip(
-            self.attention,
-            self.attention_norms,
-            self.feedforward,
-            self.feedforward_norms,
-            strict=True,
-        ):
-            x = norm1(x + attention(x, cells, cells, need_weights=False)[0])
-            x = norm2(x + feedforward(x))
-        per_token = x.shape[1] == tokens.shape[1]  # else one state a question (bag of words)
-        real = (tokens != 0 if per_token else torch.ones_like(x[..., 0])).unsqueeze(-1).to(x.dtype)
+        questions = tokens.flatten(0, 1)
+        states, _ = self.question_encoder(questions)
+        x = self.queries(states)  # (B * Q, T, D): T tokens a question, or 1 (bag of words)
+        per_question = x.shape[1:]
+        x = x.reshape(batch, -1, x.shape[-1])  # every token of an image's questions
+        for layer in self.layers:
+            x = layer(x, cells)
+        x = x.reshape(-1, *per_question)
+        per_token = x.shape[1] == questions.shape[1]
+        real = (questions != 0 if per_token else torch.ones_like(x[..., 0])).unsqueeze(-1)
+        real = real.to(x.dtype)
         pooled = (x * real).sum(1) / real.sum(1).clamp_min(1)
         return self.head(pooled)
 
@@ -333,7 +370,7 @@ class StackedAttention(FusionNet):
         init_weights(self)
         self.sink = nn.Parameter(torch.zeros(2, dim))  # its key and value
 
-    def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def answer_each(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         _, question = self.question_encoder(tokens)
         batch, _, height, width = features.shape
         cells = features.flatten(2).transpose(1, 2)
@@ -374,7 +411,7 @@ class RelationNetwork(FusionNet):
         self.f = mlp(hidden, hidden, self.num_classes, dropout=dropout)
         init_weights(self)
 
-    def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def answer_each(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         _, question = self.question_encoder(tokens)
         cells = torch.cat([features, coordinate_maps(features)], dim=1).flatten(2).transpose(1, 2)
         first = (

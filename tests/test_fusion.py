@@ -35,14 +35,14 @@ def test_output_depends_on_the_image_and_on_the_question(name):
 
 @pytest.mark.parametrize("name", FUSION)
 def test_one_image_encoding_answers_many_questions(name):
-    """answer(encode_image(x) repeated, q) == forward(x repeated, q): batching by image."""
+    """answer(encode_image(x), 3 questions each) == forward(x repeated, q): batching by image."""
     torch.manual_seed(0)
     model = architectures.create(name).eval()
     image, _ = architectures.spec(name).example_inputs(2)
     tokens = torch.randint(1, 32, (6, 10))
+    tokens[::2, 6:] = 0  # questions of different lengths
     with torch.no_grad():
-        features = model.encode_image(image).repeat_interleave(3, dim=0)
-        together = model.answer(features, tokens)
+        together = model.answer(model.encode_image(image), tokens.view(2, 3, 10))
         separately = model(image.repeat_interleave(3, dim=0), tokens)
     torch.testing.assert_close(together, separately, atol=1e-5, rtol=1e-4)
 

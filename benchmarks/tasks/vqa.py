@@ -166,8 +166,7 @@ def question_batch(
 def answer_all(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Logits for every question of every image, (B * 20, answers), each image encoded once."""
     fusion = cast(FusionNet, model)
-    features = fusion.encode_image(images).repeat_interleave(tokens.shape[1], dim=0)
-    return fusion.answer(features, tokens.flatten(0, 1))
+    return fusion.answer(fusion.encode_image(images), tokens)
 
 
 def train(
