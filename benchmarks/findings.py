@@ -492,15 +492,8 @@ def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
     (relational,) = (metric for metric in BY_KIND if metric.column == "test_acc_rel")
     judgements = []
     for group, part in groups(trained_jobs(table)):
-        nets = part[part["config"] == NO_OVERRIDES].set_index("arch")
-        pairs = [
-            (arch, twin.twin)
-            for arch, twin in ((arch, results.relations(arch)) for arch in nets.index)
-            if twin.change is Change.ATTENTION and twin.twin in nets.index
-        ]
-        for attention_net, late_net in pairs:
-            attention, late = nets.loc[attention_net], nets.loc[late_net]
-            column = relational.column
+        for attention, late in attention_twins(part):
+            attention_net, late_net, column = attention["name"], late["name"], relational.column
             checks = [
                 Check(
                     f"{relational.name}, {attention_net} - {late_net}",
@@ -531,6 +524,20 @@ def attention_beats_late_fusion(table: pd.DataFrame) -> Finding:
             judgements.append(judge(group, checks, f"{attention_net} vs {late_net}: {facts}"))
     missing = "needs an attention net and its late-fusion twin trained in one group"
     return Finding(claim, threshold, tuple(judgements), missing)
+
+
+def attention_twins(part: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
+    """(attention net, its late-fusion twin) of a group's trained jobs, each pair built
+    with the same config overrides (a suite may give every net finer cells, say)."""
+    pairs = []
+    for _, alike in part.groupby("config", sort=False):
+        nets = alike.set_index("arch")
+        pairs += [
+            (nets.loc[arch], nets.loc[twin.twin])
+            for arch, twin in ((arch, results.relations(arch)) for arch in nets.index)
+            if twin.change is Change.ATTENTION and twin.twin in nets.index
+        ]
+    return pairs
 
 
 def width_beats_depth(table: pd.DataFrame) -> Finding:

@@ -285,8 +285,8 @@ def test_layer_costs_from_shapes_alone():
     assert [cost.weights for cost in costs.values()] == [8 * 3 * 9, 8 * 9, 4 * 8, 10 * 1024]
 
 
-def fusion(arch: str, rel: float, nonrel: float) -> list[dict]:
-    rows = net(arch, "fusion", (rel + nonrel) / 2, dataset="sort_of_clevr")
+def fusion(arch: str, rel: float, nonrel: float, config: str = "{}") -> list[dict]:
+    rows = net(arch, "fusion", (rel + nonrel) / 2, dataset="sort_of_clevr", config=config)
     for row, offset in zip(rows[2:], SPREAD, strict=True):
         row.update(test_acc_rel=rel + offset, test_acc_nonrel=nonrel + offset, floor_rel=0.70,
                    floor_nonrel=0.55)  # fmt: skip
@@ -315,6 +315,22 @@ def test_two_attention_nets_are_two_comparisons_in_one_group():
     )
     finding = findings.attention_beats_late_fusion(rows)
     assert finding.headline == "held in 1 of 2 comparisons (not held in 1)"
+
+
+def test_an_attention_net_meets_its_twin_under_the_same_overrides():
+    """A suite that gives every net the same config (finer cells) still compares them;
+    a twin built otherwise is not this net's twin."""
+    cells = '{"strides": [2, 2, 1, 1]}'
+    rows = table(
+        fusion("fusion_concat", 0.72, 0.95, config=cells),
+        fusion("fusion_xattn", 0.92, 0.97, config=cells),
+        fusion("fusion_concat", 0.90, 0.95),  # no overrides: another net
+    )
+    finding = findings.attention_beats_late_fusion(rows)
+    assert verdict(finding) == HELD
+    assert "fusion_xattn (strides=[2, 2, 1, 1]) vs fusion_concat (strides=[2, 2, 1, 1])" in (
+        evidence(finding)
+    )
 
 
 def test_every_claim_is_unmeasured_in_an_empty_run():
