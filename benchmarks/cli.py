@@ -288,7 +288,9 @@ def add_run(commands: Any) -> None:
     )
     run.add_argument(
         "--time-budget", type=positive_float, metavar="SECONDS",
-        help="stop a training run after this long (a cap; the budget is epochs)",
+        help="also stop a training run after this long; the learning-rate schedule then "
+        "follows the clock where it is ahead of the epochs, so accuracy depends on the "
+        "machine's speed",
     )  # fmt: skip
     run.add_argument(
         "--train-subset", type=positive_int, metavar="N",
