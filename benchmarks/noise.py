@@ -13,7 +13,8 @@ written from committed multi-seed runs::
 (``results/README.md`` has the commands of the shipped floors.)
 
 A recipe is the training columns that decide what a seed can reach (see
-``recipe``); a floor applies to rows of its data set and recipe only.
+``recipe``); a floor applies to rows of its data set and recipe only. Writing
+keeps the shipped floors of recipes the runs given do not measure again.
 """
 
 from __future__ import annotations
@@ -70,15 +71,20 @@ def recipe(row: Mapping[str, Any]) -> str:
     return text
 
 
-@functools.cache
-def floors() -> tuple[Floor, ...]:
-    """The shipped floors."""
-    if not FLOORS.exists():
+def read(path: Path) -> tuple[Floor, ...]:
+    """The floors written at ``path`` (none if there is no file)."""
+    if not path.exists():
         return ()
     return tuple(
         Floor(**{**item, "accuracies": tuple(item["accuracies"])})
-        for item in json.loads(FLOORS.read_text())["floors"]
+        for item in json.loads(path.read_text())["floors"]
     )
+
+
+@functools.cache
+def floors() -> tuple[Floor, ...]:
+    """The shipped floors."""
+    return read(FLOORS)
 
 
 def floor_for(row: Mapping[str, Any]) -> Floor | None:
@@ -138,8 +144,9 @@ def floors_markdown() -> str:
 
 
 def write(found: Sequence[Floor], path: Path = FLOORS) -> None:
-    """Write the floors, one per data set and recipe (the later one wins)."""
-    unique = {(floor.dataset, floor.recipe): floor for floor in found}
+    """Write the floors, one per data set and recipe: those found replace the ones at
+    ``path`` of the same key (the later one wins), the others there are kept."""
+    unique = {(floor.dataset, floor.recipe): floor for floor in (*read(path), *found)}
     document = {
         "about": "noise floors: sd of test accuracy over seeds (python -m benchmarks.noise)",
         "floors": [asdict(floor) for floor in unique.values()],

@@ -83,6 +83,21 @@ def test_noise_floors_are_measured_from_a_five_seed_run(tmp_path, monkeypatch):
     assert len(results.load(run)) == 5
 
 
+def test_writing_floors_keeps_those_not_measured_again(tmp_path):
+    """A floor measured in an earlier run stays until a run measures its recipe again."""
+
+    def floor(dataset: str, sd: float, source: str) -> noise.Floor:
+        return noise.Floor(dataset, "sgd lr=0.1", {"test_acc": sd}, "resnet20", (0.9,) * 5,
+                           source, "abc")  # fmt: skip
+
+    path = tmp_path / "floors.json"
+    noise.write([floor("mnist5k", 0.01, "old"), floor("cifar10", 0.02, "old")], path)
+    noise.write([floor("cifar10", 0.03, "new")], path)
+    kept = {item["dataset"]: item for item in json.loads(path.read_text())["floors"]}
+    assert kept["mnist5k"]["source"] == "old"
+    assert kept["cifar10"]["source"] == "new" and kept["cifar10"]["sd"]["test_acc"] == 0.03
+
+
 def test_a_question_answering_floor_spreads_its_metrics_not_their_floors(tmp_path):
     rows = [
         result_row("fusion_concat", "fusion", mode="train", batch_size=8, seed=seed,
