@@ -135,7 +135,7 @@ def floors_markdown() -> str:
                 "other metrics (points)": ", ".join(
                     f"{name} {100 * sd:.2f}" for name, sd in floor.sd.items() if name != "test_acc"
                 ),
-                "measured in": f"`{floor.source}`",
+                "measured in": f"`{floor.source}` at {floor.commit[:7]}",
             }
             for floor in floors()
         ]
