@@ -79,6 +79,7 @@ from benchmarks.train import OptimizerStep, TrainConfig, TrainResult
 log = logging.getLogger(__name__)
 Calibrations = Mapping[str, Calibration]  # by dtype: each job's efficiency uses its dtype's
 NOISY_IQR_FRACTION = 0.5  # of the median: past it, a row's timing carries a warning
+NET_FIELDS = ("arch", "config", "seed")  # what differs between the nets of a pair
 
 
 @dataclass(frozen=True)
@@ -734,8 +735,9 @@ def run(
     A job of ``rounds`` > 1 is timed again, round after round (a training job's step,
     not its training), and its row pools the samples of every round: a burst of load on
     a shared machine then hits one round of several jobs instead of all of one job's
-    samples, and each round's median pairs jobs timed close together. Every other round
-    runs in reverse order (A B, B A), so that a drift in load falls on a pair alike."""
+    samples, and each round's median pairs jobs timed back to back (side_by_side). Every
+    other round runs in reverse order (A B, B A), so that a drift in load falls on a pair
+    alike."""
     done = list(done)
     ok = [row for row in done if row.get("status") == Status.OK]
     finished = {identity.key() for identity in identities(ok)}
@@ -810,6 +812,7 @@ def time_again(
             continue
         stepped.add(unseeded)
         timed.append(replace(job, trains=False, measure=("time",)))  # counted already
+    timed = side_by_side(timed)
     if round_number % 2 == 0:
         timed.reverse()
     log.info("round %d: timing %d jobs again", round_number, len(timed))
@@ -819,6 +822,17 @@ def time_again(
         if measured.row.ok:
             pooled_rows[position] = pooled(rows[position], measured.row, round_number, calibrations)
     return pooled_rows
+
+
+def side_by_side(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` with those that time the same thing (mode, batch size, data, backend, ...)
+    on different nets one right after the other, in the order each first appears: the
+    two sides of a paired ratio are then timed seconds apart, not a net's other jobs
+    apart."""
+    same: dict[tuple[Any, ...], list[Job]] = {}
+    for job in jobs:
+        same.setdefault(job.identity.key(without=NET_FIELDS), []).append(job)
+    return [job for group in same.values() for job in group]
 
 
 def pooled(first: Row, again: Row, rounds: int, calibrations: Calibrations) -> Row:

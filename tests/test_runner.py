@@ -281,6 +281,26 @@ def test_each_net_is_timed_in_its_own_rounds_in_alternating_order(
     assert rounds.to_dict() == {2: 3, 3: 3, 4: 1}
 
 
+def test_a_round_times_the_nets_of_a_pair_one_right_after_the_other(toy_architectures, tmp_path):
+    """In a round, two nets' timings of one thing (the same batch, the same mode) come
+    back to back, so that a burst of load falls on both sides of a paired ratio; the
+    first pass, which trains and counts, keeps each net's jobs together."""
+    entries = (Entry("tiny"), Entry("tiny", config={"width": 8}))
+    suite = suite_of("tiny", batch_sizes=(2, 3), rounds=3).replace(entries=entries)
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
+    runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
+    lines = results.read_rows(tmp_path / results.ROWS_FILE)
+    timed = [(line["config"] != "{}", line["mode"], line["batch_size"]) for line in lines]
+    a, b = False, True
+    first = [(a, "infer", 2), (a, "infer", 3), (a, "train", 4)]
+    first += [(b, "infer", 2), (b, "infer", 3), (b, "train", 4)]
+    reversed_round = [(b, "train", 4), (a, "train", 4), (b, "infer", 3), (a, "infer", 3)]
+    reversed_round += [(b, "infer", 2), (a, "infer", 2)]
+    in_order = [(a, "infer", 2), (b, "infer", 2), (a, "infer", 3), (b, "infer", 3)]
+    in_order += [(a, "train", 4), (b, "train", 4)]
+    assert timed == first + reversed_round + in_order
+
+
 def test_a_timed_step_that_diverges_is_recorded_as_such(toy_architectures, tmp_path):
     """The recipe's steps on random labels can blow up: the times are then of NaN
     arithmetic, and the row says so instead of passing them off as a step time."""
