@@ -79,7 +79,6 @@ from benchmarks.train import OptimizerStep, TrainConfig, TrainResult
 log = logging.getLogger(__name__)
 Calibrations = Mapping[str, Calibration]  # by dtype: each job's efficiency uses its dtype's
 NOISY_IQR_FRACTION = 0.5  # of the median: past it, a row's timing carries a warning
-NET_FIELDS = ("arch", "config", "seed")  # what differs between the nets of a pair
 
 
 @dataclass(frozen=True)
@@ -825,13 +824,15 @@ def time_again(
 
 
 def side_by_side(jobs: Sequence[Job]) -> list[Job]:
-    """``jobs`` with those that time the same thing (mode, batch size, data, backend, ...)
-    on different nets one right after the other, in the order each first appears: the
-    two sides of a paired ratio are then timed seconds apart, not a net's other jobs
-    apart."""
-    same: dict[tuple[Any, ...], list[Job]] = {}
+    """``jobs`` grouped by what they time (the mode and batch size, in the order each
+    first appears): every net's and variant's batch-1 inference, say, one right after the
+    other. Run in turn (Ray runs them at once, in any order), the two sides of a paired
+    ratio are then timed seconds apart, not a net's other jobs apart. (The first pass
+    keeps each net's jobs together, its training between them: its round pairs them
+    further apart.)"""
+    same: dict[tuple[Mode, int], list[Job]] = {}
     for job in jobs:
-        same.setdefault(job.identity.key(without=NET_FIELDS), []).append(job)
+        same.setdefault((job.identity.mode, job.identity.batch_size), []).append(job)
     return [job for group in same.values() for job in group]
 
 

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 import architectures
+from architectures import Family
 from benchmarks import results, run_dir, runner
 from benchmarks.schema import ROUNDS_COLUMN, SAMPLES_COLUMN, Mode, Status
 from benchmarks.suites import Entry, Suite
 from benchmarks.train import OptimizerStep, TrainConfig
 
-from helpers import FAST_TIMING
+from helpers import FAST_TIMING, TinyNet
 
 CPU = torch.device("cpu")
 
@@ -284,13 +285,17 @@ def test_each_net_is_timed_in_its_own_rounds_in_alternating_order(
 def test_a_round_times_the_nets_of_a_pair_one_right_after_the_other(toy_architectures, tmp_path):
     """In a round, two nets' timings of one thing (the same batch, the same mode) come
     back to back, so that a burst of load falls on both sides of a paired ratio; the
-    first pass, which trains and counts, keeps each net's jobs together."""
-    entries = (Entry("tiny"), Entry("tiny", config={"width": 8}))
+    first pass, which trains and counts, keeps each net's jobs together. The nets differ
+    in name, config and seed, as a pair may."""
+    architectures.register("other", family=Family.OTHER, paper="none", input_shape=(3, 8, 8))(
+        TinyNet
+    )
+    entries = (Entry("tiny"), Entry("other", config={"width": 8}, seeds=(1,)))
     suite = suite_of("tiny", batch_sizes=(2, 3), rounds=3).replace(entries=entries)
     jobs = runner.expand_jobs(suite, CPU, threads=1)
     runner.run(jobs, tmp_path, executor=runner.InProcessExecutor(), calibrations={})
     lines = results.read_rows(tmp_path / results.ROWS_FILE)
-    timed = [(line["config"] != "{}", line["mode"], line["batch_size"]) for line in lines]
+    timed = [(line["arch"] == "other", line["mode"], line["batch_size"]) for line in lines]
     a, b = False, True
     first = [(a, "infer", 2), (a, "infer", 3), (a, "train", 4)]
     first += [(b, "infer", 2), (b, "infer", 3), (b, "train", 4)]
