@@ -16,8 +16,9 @@ Every net shares three parts and differs only in how it fuses them:
 ``answer`` takes each image's encoding with all of its questions: a training
 loop encodes each image once and answers its 20 questions from that encoding.
 Most nets answer one question at a time (``answer_each``, on the encoding
-repeated per question); ``fusion_xattn`` attends from every question of an
-image at once, projecting the image's cells once. The variants:
+repeated per question); the attention nets, ``fusion_xattn`` and ``fusion_san``,
+attend from every question of an image at once, projecting the image's cells
+once. The variants:
 
 - ``fusion_concat``: late fusion, the paper's CNN+MLP baseline: average-pooled
   image features concatenated with the question's final GRU state, then an MLP.
@@ -326,12 +327,12 @@ class CrossModalAttention(FusionNet):
 def attend(
     query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, spent: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled dot-product attention of one query a row (B, D) over (B, N, D) keys and
-    values, each cell's weight scaled by (1 - ``spent``), the share (B, N) earlier hops
-    gave it: the attended value (B, D) and the weights (B, N)."""
-    scores = (query[:, None] * keys).sum(-1) / math.sqrt(keys.shape[-1])
-    weights = (scores + torch.log1p(-spent.clamp(max=1 - 1e-4))).softmax(dim=1)
-    return (weights[..., None] * values).sum(1), weights
+    """Scaled dot-product attention of one query (..., D) over (..., N, D) keys and values
+    (leading dimensions broadcast), each cell's weight scaled by (1 - ``spent``), the share
+    (..., N) earlier hops gave it: the attended value (..., D) and the weights (..., N)."""
+    scores = (keys @ query[..., None]).squeeze(-1) / math.sqrt(keys.shape[-1])
+    weights = (scores + torch.log1p(-spent.clamp(max=1 - 1e-4))).softmax(dim=-1)
+    return (weights[..., None, :] @ values).squeeze(-2), weights
 
 
 class StackedAttention(FusionNet):
@@ -349,6 +350,8 @@ class StackedAttention(FusionNet):
        those hops gave them), so it looks past the object it started at.
     3. An MLP classifies what every hop found, side by side, with each hop's weight on
        the cells.
+
+    All the questions about an image attend over its keys and values, projected once.
 
     Departures: scaled dot-product attention (Yang et al.: additive, with tanh), the
     position encodings, the sink, the hops' exclusion, a head that reads each hop apart
@@ -370,24 +373,32 @@ class StackedAttention(FusionNet):
         init_weights(self)
         self.sink = nn.Parameter(torch.zeros(2, dim))  # its key and value
 
-    def answer_each(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        _, question = self.question_encoder(tokens)
-        batch, _, height, width = features.shape
-        cells = features.flatten(2).transpose(1, 2)
-        position = positional_encoding_2d(height, width, question.shape[-1], cells.device)
-        sink_key, sink_value = self.sink[:, None, None].expand(-1, batch, 1, -1)
-        keys = torch.cat([sink_key, self.keys(cells) + position], dim=1)
-        values = torch.cat([sink_value, self.values(cells) + position], dim=1)
-        spent = question.new_zeros(keys.shape[:2])
+    def answer(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Every question of an image attends over its keys and values at once."""
+        batch, count = tokens.shape[:2]
+        _, question = self.question_encoder(tokens.flatten(0, 1))
+        question = question.reshape(batch, count, -1)  # (B, Q, D): an image's questions
+        keys, values = self.keys_and_values(features)
+        keys, values = keys[:, None], values[:, None]  # shared by the image's questions
+        spent = question.new_zeros(batch, count, keys.shape[2])
         attended, weights = attend(question, keys, values, spent)
-        found, on_cells = [attended], [1 - weights[:, :1]]
+        found, on_cells = [attended], [1 - weights[..., :1]]
         for refine in self.refine:
-            spent = spent + F.pad(weights[:, 1:], (1, 0))  # the sink is never spent
+            spent = spent + F.pad(weights[..., 1:], (1, 0))  # the sink is never spent
             hop, weights = attend(question + refine(attended), keys, values, spent)
             attended = attended + hop
             found.append(hop)
-            on_cells.append(1 - weights[:, :1])
-        return self.head(torch.cat([*found, *on_cells], dim=1))
+            on_cells.append(1 - weights[..., :1])
+        return self.head(torch.cat([*found, *on_cells], dim=-1)).flatten(0, 1)
+
+    def keys_and_values(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feature cells (B, C', h, w) -> keys and values (B, 1 + h * w, D), the sink's first."""
+        batch, _, height, width = features.shape
+        cells = features.flatten(2).transpose(1, 2)
+        position = positional_encoding_2d(height, width, self.question_dim, cells.device)
+        sink_key, sink_value = self.sink[:, None, None].expand(-1, batch, 1, -1)
+        keys = torch.cat([sink_key, self.keys(cells) + position], dim=1)
+        return keys, torch.cat([sink_value, self.values(cells) + position], dim=1)
 
 
 class RelationNetwork(FusionNet):

@@ -47,6 +47,24 @@ def test_one_image_encoding_answers_many_questions(name):
     torch.testing.assert_close(together, separately, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("name", "projections"), [("fusion_xattn", ["cells"]), ("fusion_san", ["keys", "values"])]
+)
+def test_an_images_cells_are_projected_once_for_all_its_questions(name, projections):
+    """The attention nets project each image's cells once, not once per question: a
+    training batch asks 20 questions of each image."""
+    model = architectures.create(name).eval()
+    rows = []
+    for projection in projections:
+        getattr(model, projection).register_forward_hook(
+            lambda module, inputs, output: rows.append(inputs[0].shape[0])
+        )
+    image, _ = architectures.spec(name).example_inputs(2)
+    with torch.no_grad():
+        model.answer(model.encode_image(image), torch.randint(1, 32, (2, 5, 10)))
+    assert rows == [2] * len(projections)  # one row of cells an image
+
+
 def test_padding_does_not_change_the_answer():
     torch.manual_seed(0)
     model = architectures.create("fusion_xattn").eval()
