@@ -267,9 +267,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     settings = compare_settings(args)
-    comparisons = compare.compare(
-        compare.load_side(args.baseline), compare.load_side(args.current), settings
-    )
+    baseline, current = compare.load_side(args.baseline), compare.load_side(args.current)
+    comparisons = compare.compare(baseline, current, settings)
+    note = compare.instruction_set_note(baseline, current)
+    if note:
+        print(f"archbench: note: {note}", file=sys.stderr)
     print(compare.render(comparisons, args.format, everything=args.all))
     return compare.exit_code(comparisons)
 

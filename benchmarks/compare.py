@@ -97,6 +97,7 @@ class Side:
     source: str
     rows: pd.DataFrame
     calibration_s: float | None = None
+    cpu_features: tuple[str, ...] | None = None  # env.json's, where it records them
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,29 @@ def load_side(path: str | Path) -> Side:
     table = results.load(path, samples=True).rename(columns=raw)
     env = results.read_env((path if path.is_dir() else path.parent) / results.ENV_FILE)
     calibration = (env.get("calibration") or {}).get("matmul_median_s")
-    return Side(str(path), pool_seeds(table), calibration)
+    features = env.get("cpu_features")
+    features = tuple(features) if isinstance(features, list) else None
+    return Side(str(path), pool_seeds(table), calibration, features)
+
+
+def instruction_set_note(baseline: Side, current: Side) -> str | None:
+    """A line saying where the two runs' CPUs differ in instruction-set extensions
+    (results.cpu_features), or None: --normalize scales by a matmul's time and cannot
+    undo kernels that an extension enables or takes away (bf16 ones above all)."""
+    if baseline.cpu_features is None or current.cpu_features is None:
+        return None
+    ours, theirs = set(baseline.cpu_features), set(current.cpu_features)
+    if ours == theirs:
+        return None
+    only = [
+        f"only the {name}'s: {' '.join(sorted(features))}"
+        for name, features in (("baseline", ours - theirs), ("current run", theirs - ours))
+        if features
+    ]
+    return (
+        f"the two runs ran on CPUs with different instruction set extensions ({'; '.join(only)}):"
+        " their times compare the machines' kernels as well as the code"
+    )
 
 
 def load_pytest_benchmark(path: Path) -> Side:

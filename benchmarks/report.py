@@ -75,6 +75,11 @@ def environment_table(env: dict) -> pd.DataFrame:
         "torch": f"{env.get('torch')}{built}",
         "python": env.get("python"),
         "CPU (count)": f"{env.get('cpu')} ({env.get('cpu_count')})",
+        "CPU instruction set (torch; extensions)": (
+            f"{env.get('torch_cpu_capability')}; {' '.join(env['cpu_features'])}"
+            if "cpu_features" in env
+            else None
+        ),
         "torch threads": env.get("threads"),
         "calibration matmul (GFLOP/s)": (
             ", ".join(f"{dtype} {peak:.0f}" for dtype, peak in peaks.items()) or None

@@ -485,6 +485,8 @@ def environment(device: torch.device, threads: int) -> dict[str, Any]:
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
         "cpu": cpu_model(),
+        "cpu_features": cpu_features(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "device": device.type,
@@ -508,6 +510,30 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# Instruction-set extensions that decide which kernels torch and oneDNN run (x86, Arm)
+ISA_FEATURES = (
+    "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
+    "asimd", "sve", "sve2", "bf16",
+)  # fmt: skip
+
+
+def cpu_features(cpuinfo: str | None = None) -> list[str]:
+    """Which of ISA_FEATURES the CPU has, from the first "flags" (x86) or "Features"
+    (Arm) line of ``cpuinfo`` (default: /proc/cpuinfo; none elsewhere). Two CPUs of one
+    model name can differ in them, and their timings with them: bf16 autocast above all."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            present = set(value.split())
+            return [feature for feature in ISA_FEATURES if feature in present]
+    return []
 
 
 def git_commit() -> str | None:

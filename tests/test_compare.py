@@ -177,6 +177,22 @@ def test_cli_exit_codes_and_bad_input(tmp_path, capsys):
         assert err.count("\n") == 1 and message in err, err
 
 
+def test_runs_on_cpus_with_other_instruction_sets_get_a_note(tmp_path, capsys):
+    """--normalize scales by a matmul; it cannot undo kernels that an instruction set
+    enables (bf16 above all), so the CLI says when the two CPUs' extensions differ."""
+
+    def run(name: str, features: list[str]) -> str:
+        env = {"calibration": {"matmul_median_s": 0.01}, "cpu_features": features}
+        return str(write_run(tmp_path / name, [timing(10.0, 0.3)], env=env))
+
+    wide, narrow = run("wide", ["avx2", "fma", "avx512f", "avx512_bf16"]), run("narrow", ["avx2"])
+    assert run_cli(["compare", wide, narrow, "--normalize"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "instruction set" in err
+    assert "only the baseline's: avx512_bf16 avx512f fma" in err
+    assert run_cli(["compare", wide, wide]) == 0 and not capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_reads_the_json_pytest_benchmark_writes(tmp_path):
     """A real pytest-benchmark file from benchmarks/perf, compared with itself and with

@@ -120,3 +120,12 @@ def test_markdown_tables_leave_missing_cells_blank_and_texts_as_written():
     assert [cell.startswith(":") and not cell.endswith(":") for cell in rule] == [
         True, False, False, True
     ]  # fmt: skip
+
+
+def test_the_environment_table_names_the_cpus_instruction_set():
+    env = {"cpu": "AMD EPYC", "cpu_count": 2, "torch_cpu_capability": "AVX2",
+           "cpu_features": ["avx2", "fma"]}  # fmt: skip
+    table = report.environment_table(env).set_index("setting")["value"]
+    assert table["CPU instruction set (torch; extensions)"] == "AVX2; avx2 fma"
+    older = report.environment_table({"cpu": "AMD EPYC"}).set_index("setting")["value"]
+    assert older["CPU instruction set (torch; extensions)"] == "None"

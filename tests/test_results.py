@@ -184,6 +184,20 @@ def test_environment_records_what_numbers_depend_on():
     json.dumps(env, default=str)
 
 
+def test_environment_records_the_cpus_instruction_set_extensions():
+    """Runs of this project were made on two machines that both call themselves "AMD
+    EPYC": one with AVX-512 and its BF16 instructions, one with AVX2 only, where bf16
+    autocast ran many times slower than fp32. The environment tells them apart."""
+    env = results.environment(torch.device("cpu"), threads=2)
+    assert env["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert isinstance(env["cpu_features"], list)
+    core = "flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 ht\n"
+    x86 = f"processor\t: 0\n{core}\nprocessor\t: 1\n{core}"
+    assert results.cpu_features(x86) == ["avx2", "fma", "avx512f", "avx512_bf16"]
+    assert results.cpu_features("Features\t: fp asimd sve bf16 crc32\n") == ["asimd", "sve", "bf16"]
+    assert results.cpu_features("model name\t: a CPU without flags\n") == []
+
+
 def test_the_commit_is_dirty_for_changed_code_not_for_results(tmp_path, monkeypatch):
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
