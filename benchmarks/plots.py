@@ -101,6 +101,9 @@ def shade_range(base: Colour, count: int) -> list[Colour]:
 def caption(run: Run, rows: pd.DataFrame, budget: bool = False) -> str:
     """Device, dtype, data set (and training budget) of the rows a figure shows."""
     device = run.env.get("device_name") or ", ".join(sorted(set(rows["device"])))
+    capability = run.env.get("torch_cpu_capability")  # two CPUs of one name may differ
+    if capability and set(rows["device"]) == {"cpu"}:
+        device += f" ({capability})"
     parts = [device, "/".join(sorted(set(rows["dtype"])))]
     datasets = sorted(set(rows["dataset"].dropna()) - {SYNTHETIC})
     if datasets:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import colorsys
 import itertools
+from dataclasses import replace
 
 import matplotlib.colors
 import matplotlib.figure
@@ -140,6 +141,8 @@ def test_captions_state_device_dtype_data_set_and_budget(full_run):
     text = plots.caption(full_run, full_run.trained(), budget=True)
     assert text.startswith("test CPU · fp32 · mnist5k, sort_of_clevr")
     assert "2 epochs" in text
+    avx2 = replace(full_run, env={**full_run.env, "torch_cpu_capability": "AVX2"})
+    assert plots.caption(avx2, avx2.trained()).startswith("test CPU (AVX2) · fp32")
 
 
 def test_bar_panels_show_only_their_nets_and_use_log_scale_across_decades(tmp_path):
