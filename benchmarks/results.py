@@ -503,13 +503,22 @@ def device_name(device: torch.device) -> str:
 
 def cpu_model() -> str:
     """The CPU's model name, from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo_value(("model name",)) or platform.processor() or platform.machine()
+
+
+def cpuinfo_value(keys: tuple[str, ...], cpuinfo: str | None = None) -> str | None:
+    """The value of the first line of ``cpuinfo`` (default: /proc/cpuinfo) whose key is
+    one of ``keys``; None where there is none, or no /proc/cpuinfo."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in keys:
+            return value.strip()
+    return None
 
 
 # Instruction-set extensions that decide which kernels torch and oneDNN run (x86, Arm)
@@ -523,17 +532,8 @@ def cpu_features(cpuinfo: str | None = None) -> list[str]:
     """Which of ISA_FEATURES the CPU has, from the first "flags" (x86) or "Features"
     (Arm) line of ``cpuinfo`` (default: /proc/cpuinfo; none elsewhere). Two CPUs of one
     model name can differ in them, and their timings with them: bf16 autocast above all."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return []
-    for line in cpuinfo.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            present = set(value.split())
-            return [feature for feature in ISA_FEATURES if feature in present]
-    return []
+    present = set((cpuinfo_value(("flags", "Features"), cpuinfo) or "").split())
+    return [feature for feature in ISA_FEATURES if feature in present]
 
 
 def git_commit() -> str | None:
