@@ -4,7 +4,9 @@ A job is one architecture (with config overrides) in one mode at one batch
 size, on one device in one dtype; it becomes exactly one row, a failure too.
 Jobs run through an Executor: in this process, or each in a fresh child process
 (``--isolate``) so that one model's memory and library state cannot skew the
-next. An executor only maps jobs to measurements; the runner owns the files.
+next; a run that trains in this process times its rounds after the first in a
+fresh process each. An executor only maps jobs to measurements; the runner owns
+the files.
 What a job trains on, and how, is its task's (benchmarks/tasks/), looked up
 by the net's input kind.
 """
@@ -578,15 +580,43 @@ class SubprocessExecutor:
     """Runs each job in a fresh child process (spawned, so no state is inherited)."""
 
     def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]:
-        context = multiprocessing.get_context("spawn")
         for job in jobs:
-            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-                try:
-                    yield pool.submit(execute, job, calibrations.get(job.identity.dtype)).result()
-                except BrokenProcessPool:
-                    yield failed(
-                        job, Status.FAILED, "the job's process died (killed, or out of memory?)"
-                    )
+            yield from in_a_fresh_process([job], calibrations)
+
+
+class RoundProcessExecutor:
+    """Runs the jobs it is given, a round of timings (run), one after the other in one
+    fresh child process: away from the heap that training left in this process."""
+
+    def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]:
+        yield from in_a_fresh_process(jobs, calibrations)
+
+
+def in_a_fresh_process(jobs: Sequence[Job], calibrations: Calibrations) -> list[Measured]:
+    """``jobs`` measured in turn in one spawned child process (no state inherited); if
+    the process dies, each of them fails."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        try:
+            return pool.submit(execute_in_turn, jobs, calibrations).result()
+        except BrokenProcessPool:
+            message = "the job's process died (killed, or out of memory?)"
+            return [failed(job, Status.FAILED, message) for job in jobs]
+
+
+def execute_in_turn(jobs: Sequence[Job], calibrations: Calibrations) -> list[Measured]:
+    return list(InProcessExecutor().run(jobs, calibrations))
+
+
+def rounds_executor_for(executor: Executor, jobs: Sequence[Job]) -> Executor:
+    """What times the rounds after the first: a fresh process for each round when jobs
+    train in this process, else ``executor``. Training leaves this process's heap in a
+    state that slows some nets' timed calls more than others (in a claims run,
+    resnet44's inference at batch 128 took 12% longer there than in a process that had
+    trained nothing, wrn16_2's 6%); a process that only timed is left as it was."""
+    if isinstance(executor, InProcessExecutor) and any(job.trains for job in jobs):
+        return RoundProcessExecutor()
+    return executor
 
 
 @dataclass
@@ -684,7 +714,14 @@ def run_suite(
         calibrations = {dtype: calibrate(device, dtype) for dtype in dtypes}  # suite's first
         record_session(out, {**environment(device, threads), "suite": suite.name}, calibrations)
         executor = executor or default_executor(suite)
-        return run(jobs, out, executor=executor, calibrations=calibrations, done=done)
+        return run(
+            jobs,
+            out,
+            executor=executor,
+            calibrations=calibrations,
+            done=done,
+            rounds_executor=rounds_executor_for(executor, jobs),
+        )
 
 
 def default_executor(suite: Suite) -> Executor:
@@ -727,6 +764,7 @@ def run(
     executor: Executor,
     calibrations: Calibrations,
     done: Iterable[Mapping[str, Any]] = (),
+    rounds_executor: Executor | None = None,
 ) -> RunOutcome:
     """Run the jobs not already ``done`` (rows with status ok), appending each row to
     rows.jsonl as it finishes; results.csv is rewritten at the end, also on Ctrl-C.
@@ -736,7 +774,8 @@ def run(
     a shared machine then hits one round of several jobs instead of all of one job's
     samples, and each round's median pairs jobs timed back to back (side_by_side). Every
     other round runs in reverse order (A B, B A), so that a drift in load falls on a pair
-    alike."""
+    alike. The rounds after the first run through ``rounds_executor`` (default:
+    ``executor``; run_suite's: rounds_executor_for)."""
     done = list(done)
     ok = [row for row in done if row.get("status") == Status.OK]
     finished = {identity.key() for identity in identities(ok)}
@@ -757,7 +796,9 @@ def run(
             outcome.rows.append(measured.row)
             progress.current().job_done(job, measured.row)
         for round_number in range(2, max((job.rounds for job in todo), default=1) + 1):
-            again = time_again(todo, outcome.rows, executor, calibrations, round_number)
+            again = time_again(
+                todo, outcome.rows, rounds_executor or executor, calibrations, round_number
+            )
             for index, row in again.items():
                 outcome.rows[index] = row
                 row_log.append(row.record())

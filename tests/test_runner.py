@@ -130,6 +130,31 @@ def test_isolated_jobs_run_in_child_processes(tmp_path):
     assert row.ok and row.times.time_n >= 3 and row.counts.params == 39_018
 
 
+@pytest.mark.slow
+def test_rounds_after_training_are_timed_in_a_fresh_process(tmp_path, monkeypatch):
+    """Training leaves this process's heap as it was left: a run that trained here times
+    its later rounds in a new process each (runner.measure, patched here, sees only the
+    first pass); a run that only times keeps them here."""
+    training = TrainConfig(epochs=1, train_subset=64)
+    suite = suite_of(
+        "resnet20_dw", batch_sizes=(1,), dataset="mnist5k", training=training, rounds=2
+    )
+    here = []
+    measure = runner.measure
+    monkeypatch.setattr(runner, "measure", lambda job, *a: here.append(job) or measure(job, *a))
+    runner.run_suite(suite, tmp_path, device=CPU, threads=1)
+    assert [(job.identity.mode, job.trains) for job in here] == [
+        (Mode.INFER, False), (Mode.TRAIN, True)
+    ]  # fmt: skip
+    rows = results.load(tmp_path)
+    assert (rows["status"] == "ok").all() and (rows["time_rounds"] == 2).all()
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
+    in_process = runner.InProcessExecutor()
+    assert isinstance(runner.rounds_executor_for(in_process, jobs), runner.RoundProcessExecutor)
+    timing_only = [job for job in jobs if not job.trains]
+    assert runner.rounds_executor_for(in_process, timing_only) is in_process
+
+
 def test_training_jobs_carry_accuracy_and_write_curves(toy_architectures, tmp_path):
     training = TrainConfig(epochs=2, lr=0.05, train_subset=256)
     suite = suite_of("tiny", dataset="mnist5k", seeds=(0, 1), training=training)
