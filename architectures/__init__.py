@@ -19,13 +19,16 @@ from ._registry import (
     RegistryError,
     Relations,
     create,
+    known_on_import,
     list_architectures,
+    mark_registered_on_import,
     register,
     spec,
 )
 from .user import load_plugins
 
 load_plugins()  # installed packages' own architectures (entry points archbench.architectures)
+mark_registered_on_import()
 
 __all__ = [
     "ArchSpec",
@@ -35,6 +38,7 @@ __all__ = [
     "RegistryError",
     "Relations",
     "create",
+    "known_on_import",
     "list_architectures",
     "register",
     "spec",

@@ -262,6 +262,20 @@ class ExternalSource:
 
 _REGISTRY: dict[str, ArchSpec] = {}
 _EXTERNAL: dict[str, ExternalSource] = {}
+_ON_IMPORT: set[str] = set()  # the names importing the package registers
+
+
+def mark_registered_on_import() -> None:
+    """Remember the names registered so far: those importing the package registers (its
+    families and installed plug-ins), which a new process knows too."""
+    _ON_IMPORT.update(_REGISTRY)
+
+
+def known_on_import(name: str) -> bool:
+    """Whether a new process that imports the package resolves ``name``: a name that
+    importing it registers, or one resolved on demand (``prefix:NAME``,
+    ``file.py:factory``); not one registered at run time (``register`` in a script)."""
+    return name in _ON_IMPORT or name not in _REGISTRY
 
 
 def register(

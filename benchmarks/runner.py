@@ -592,29 +592,34 @@ class RoundProcessExecutor:
         yield from in_a_fresh_process(jobs, calibrations)
 
 
-def in_a_fresh_process(jobs: Sequence[Job], calibrations: Calibrations) -> list[Measured]:
-    """``jobs`` measured in turn in one spawned child process (no state inherited); if
-    the process dies, each of them fails."""
+def in_a_fresh_process(jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]:
+    """``jobs`` measured in turn in one spawned child process (no state inherited), each
+    as it finishes; if the process dies, the job it ran and those after it fail."""
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        try:
-            return pool.submit(execute_in_turn, jobs, calibrations).result()
-        except BrokenProcessPool:
-            message = "the job's process died (killed, or out of memory?)"
-            return [failed(job, Status.FAILED, message) for job in jobs]
-
-
-def execute_in_turn(jobs: Sequence[Job], calibrations: Calibrations) -> list[Measured]:
-    return list(InProcessExecutor().run(jobs, calibrations))
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+    died = "the job's process died (killed, or out of memory?)"
+    try:
+        futures = [pool.submit(execute, job, calibrations.get(job.identity.dtype)) for job in jobs]
+        for job, future in zip(jobs, futures, strict=True):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                yield failed(job, Status.FAILED, died)
+    finally:  # also on Ctrl-C: the jobs not started are not run
+        pool.shutdown(cancel_futures=True)
 
 
 def rounds_executor_for(executor: Executor, jobs: Sequence[Job]) -> Executor:
     """What times the rounds after the first: a fresh process for each round when jobs
-    train in this process, else ``executor``. Training leaves this process's heap in a
-    state that slows some nets' timed calls more than others (in a claims run,
-    resnet44's inference at batch 128 took 12% longer there than in a process that had
-    trained nothing, wrn16_2's 6%); a process that only timed is left as it was."""
-    if isinstance(executor, InProcessExecutor) and any(job.trains for job in jobs):
+    train in this process, else ``executor``. A round in a process of its own is a draw
+    of what a new process does (its memory layout, its allocator's history), as pyperf
+    spawns processes for its samples; rounds in one process share that one draw, and a
+    process that has trained for an hour is the furthest from a new one. A run that
+    only times keeps its rounds here (compiled variants are not compiled again each
+    round), and so does a net registered at run time (architectures.register in a
+    script), which a new process would not know."""
+    portable = all(architectures.known_on_import(job.identity.arch) for job in jobs)
+    if isinstance(executor, InProcessExecutor) and portable and any(j.trains for j in jobs):
         return RoundProcessExecutor()
     return executor
 
@@ -861,6 +866,12 @@ def time_again(
         position = index[measured.row.identity.key()]
         if measured.row.ok:
             pooled_rows[position] = pooled(rows[position], measured.row, round_number, calibrations)
+        else:  # the row keeps the rounds it has
+            log.warning(
+                "round %d: %s %s: %s",
+                round_number, measured.row.identity.label(("mode", "batch_size")),
+                measured.row.status, measured.row.message,
+            )  # fmt: skip
     return pooled_rows
 
 

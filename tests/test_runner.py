@@ -132,9 +132,9 @@ def test_isolated_jobs_run_in_child_processes(tmp_path):
 
 @pytest.mark.slow
 def test_rounds_after_training_are_timed_in_a_fresh_process(tmp_path, monkeypatch):
-    """Training leaves this process's heap as it was left: a run that trained here times
-    its later rounds in a new process each (runner.measure, patched here, sees only the
-    first pass); a run that only times keeps them here."""
+    """Training changes this process's heap: a run that trained here times its later
+    rounds in a new process each (runner.measure, patched here, sees only the first
+    pass); a run that only times keeps them here."""
     training = TrainConfig(epochs=1, train_subset=64)
     suite = suite_of(
         "resnet20_dw", batch_sizes=(1,), dataset="mnist5k", training=training, rounds=2
@@ -153,6 +153,41 @@ def test_rounds_after_training_are_timed_in_a_fresh_process(tmp_path, monkeypatc
     assert isinstance(runner.rounds_executor_for(in_process, jobs), runner.RoundProcessExecutor)
     timing_only = [job for job in jobs if not job.trains]
     assert runner.rounds_executor_for(in_process, timing_only) is in_process
+
+
+def test_a_net_registered_at_run_time_keeps_its_rounds_here(toy_architectures):
+    """A new process would not know it (its later rounds would fail there)."""
+    training = TrainConfig(epochs=1, train_subset=64)
+    suite = suite_of("tiny", dataset="mnist5k", training=training, rounds=2)
+    jobs = runner.expand_jobs(suite, CPU, threads=1)
+    assert any(job.trains for job in jobs)
+    in_process = runner.InProcessExecutor()
+    assert runner.rounds_executor_for(in_process, jobs) is in_process
+    assert architectures.known_on_import("resnet20")
+    assert architectures.known_on_import("torchvision:resnet18")  # resolved on demand, anywhere
+    assert not architectures.known_on_import("tiny")
+
+
+class FailingRounds:
+    def run(self, jobs, calibrations):
+        for job in jobs:
+            yield runner.failed(job, Status.FAILED, "RuntimeError: the round broke")
+
+
+def test_a_failed_round_is_reported_and_the_row_keeps_its_rounds(
+    toy_architectures, tmp_path, caplog
+):
+    jobs = runner.expand_jobs(suite_of("tiny", train_batch_size=0, rounds=2), CPU, threads=1)
+    outcome = runner.run(
+        jobs,
+        tmp_path,
+        executor=runner.InProcessExecutor(),
+        calibrations={},
+        rounds_executor=FailingRounds(),
+    )
+    (row,) = outcome.rows
+    assert row.ok and len(row.round_medians_ms) == 1
+    assert "round 2: tiny infer b=2 failed: RuntimeError: the round broke" in caplog.text
 
 
 def test_training_jobs_carry_accuracy_and_write_curves(toy_architectures, tmp_path):
