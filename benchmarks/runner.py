@@ -586,7 +586,8 @@ class SubprocessExecutor:
 
 class RoundProcessExecutor:
     """Runs the jobs it is given, a round of timings (run), one after the other in one
-    fresh child process: away from the heap that training left in this process."""
+    fresh child process: the round is a draw of what a new process does
+    (rounds_executor_for)."""
 
     def run(self, jobs: Sequence[Job], calibrations: Calibrations) -> Iterator[Measured]:
         yield from in_a_fresh_process(jobs, calibrations)
