@@ -360,7 +360,7 @@ class StackedAttention(FusionNet):
     one-hot question vector would: in scratch runs that was what let an attention net
     leave the answer-prior plateau on a CPU budget at all (GRU questions, or
     MultiheadAttention's extra projections, kept it there), though whether this net
-    leaves it within 16 epochs depends on the seed (results/claims-cpu: none of 3).
+    leaves it within 16 epochs depends on the seed (the claims run at a1cae8a: none of 3).
     """
 
     def __init__(self, *, hops: int = 2, hidden: int = 256, **shared: Any) -> None:
