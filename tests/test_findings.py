@@ -4,6 +4,8 @@ unmeasured; every group judged; the defects the verdicts issue found, each a tes
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -444,3 +446,16 @@ def test_width_is_not_measured_without_a_parameter_matched_pair():
     finding = findings.width_beats_depth(rows)
     assert verdict(finding) == findings.NOT_MEASURED
     assert "closest: wrn16_4 at 10.19x the parameters of resnet20" in finding.missing
+
+
+def test_the_readme_claims_table_gives_the_committed_claims_runs_verdicts():
+    """The README's claims table is written by hand from results/claims-cpu: each row's
+    verdict must be the one the findings give that run now."""
+    root = Path(__file__).resolve().parents[1]
+    run = results.load_run(root / "results" / "claims-cpu")
+    judged = [[str(v) for v in finding.verdicts] for finding in findings.check_all(run.table)]
+    readme = (root / "README.md").read_text()
+    verdict_cell = r"\**(not held|held|inconclusive|not measured)\**[ |]"
+    rows = re.findall(r"^\| (\d)\. [^|]+\| " + verdict_cell, readme, re.M)
+    assert [int(number) for number, _ in rows] == list(range(1, len(judged) + 1))
+    assert [[verdict] for _, verdict in rows] == judged
