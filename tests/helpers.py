@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +17,8 @@ from benchmarks.measure.device import Backend
 from benchmarks.measure.latency import TimingConfig
 from benchmarks.schema import SCHEMA_VERSION, Row
 
+REPO = Path(__file__).resolve().parents[1]  # the checkout the tests run from
+README = REPO / "README.md"
 FAST_TIMING = TimingConfig(warmup=1, min_samples=3, max_samples=5, min_time_s=0.0)
 
 

@@ -13,9 +13,8 @@ import pytest
 from benchmarks import results
 from benchmarks.schema import ROUNDS_COLUMN, SAMPLES_COLUMN
 
-from helpers import run_cli
+from helpers import REPO, run_cli
 
-REPO = Path(__file__).resolve().parent.parent
 SUITE = """
 architectures = ["resnet20_dw"]
 batch_sizes = [2]

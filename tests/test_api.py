@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from benchmarks import api
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from helpers import README
 
 
 def test_the_readmes_example_runs(tmp_path, monkeypatch, capsys):

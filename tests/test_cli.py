@@ -6,7 +6,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +17,7 @@ from benchmarks.cli import build_parser, main
 from benchmarks.commands import build_suite
 from benchmarks.measure.device import DTYPES, Backend
 
-from helpers import TINY_SUITE, result_row, run_cli, write_run
+from helpers import README, TINY_SUITE, result_row, run_cli, write_run
 
 
 def test_list_prints_every_architecture_with_family_input_and_params(capsys):
@@ -108,7 +107,7 @@ def test_unknown_command_exits_2():
 
 @pytest.mark.parametrize("section", catalog.generated_sections())
 def test_readme_generated_sections_are_current(section):
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = README.read_text()
     expected = catalog.generated_sections()[section].strip()
     assert catalog.readme_section(readme, section) == expected, (
         f"README's {section} section is stale: run `python -m benchmarks.catalog`"

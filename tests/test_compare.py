@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +18,8 @@ from benchmarks.compare import Settings, Side
 from benchmarks.measure.flops import count_macs
 from benchmarks.schema import ROUNDS_COLUMN, SAMPLES_COLUMN, Identity
 
-from helpers import measured_net, result_row, run_cli, write_run
+from helpers import REPO, measured_net, result_row, run_cli, write_run
 
-REPO = Path(__file__).resolve().parent.parent
 KEYS = set(Identity.from_record(result_row("resnet20", "resnet")).record())
 
 

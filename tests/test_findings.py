@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,7 +17,7 @@ from benchmarks.measure import flops
 from benchmarks.measure.params import count_parameters
 from benchmarks.schema import ROUNDS_COLUMN, SAMPLES_COLUMN
 
-from helpers import SPREAD, result_row, seeded_net
+from helpers import README, REPO, SPREAD, result_row, seeded_net
 
 HELD, NOT_HELD, INCONCLUSIVE = findings.HELD, findings.NOT_HELD, findings.INCONCLUSIVE
 net = seeded_net
@@ -451,11 +450,9 @@ def test_width_is_not_measured_without_a_parameter_matched_pair():
 def test_the_readme_claims_table_gives_the_committed_claims_runs_verdicts():
     """The README's claims table is written by hand from results/claims-cpu: each row's
     verdict must be the one the findings give that run now."""
-    root = Path(__file__).resolve().parents[1]
-    run = results.load_run(root / "results" / "claims-cpu")
-    judged = [[str(v) for v in finding.verdicts] for finding in findings.check_all(run.table)]
-    readme = (root / "README.md").read_text()
+    run = results.load_run(REPO / "results" / "claims-cpu")
+    judged = [str(verdict(finding)) for finding in findings.check_all(run.table)]
     verdict_cell = r"\**(not held|held|inconclusive|not measured)\**[ |]"
-    rows = re.findall(r"^\| (\d)\. [^|]+\| " + verdict_cell, readme, re.M)
+    rows = re.findall(r"^\| (\d)\. [^|]+\| " + verdict_cell, README.read_text(), re.M)
     assert [int(number) for number, _ in rows] == list(range(1, len(judged) + 1))
-    assert [[verdict] for _, verdict in rows] == judged
+    assert [cell for _, cell in rows] == judged
