@@ -72,12 +72,20 @@ VARYING = MACHINE | {
 
 
 def comparable(out: Path) -> list[dict]:
-    """The rows of a run without what depends on the machine and the moment."""
+    """The rows of a run without what depends on the machine and the moment, such as
+    a noisy timing's note in a row's message."""
     rows = [
         {k: v for k, v in row.items() if k not in VARYING}
+        | {"message": without_noise_notes(row["message"])}
         for row in results.read_rows(out / results.ROWS_FILE)
     ]
     return sorted(rows, key=json.dumps)
+
+
+def without_noise_notes(message: str) -> str:
+    return runner.join(
+        *(part for part in message.split("; ") if not part.startswith("noisy timing"))
+    )
 
 
 def test_jobs_ask_for_what_they_measure_on():
